@@ -1,0 +1,1 @@
+//! The process isolation backend. Being written.

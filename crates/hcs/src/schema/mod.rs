@@ -1,0 +1,1 @@
+//! HCS schema v2 documents. STUB — being written.
