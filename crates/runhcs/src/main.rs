@@ -1,1 +1,31 @@
-fn main() {}
+//! `runhcs` — wharf's OCI runtime CLI, in the shape of runc (and of hcsshim's runhcs).
+//!
+//! **Owns:** argument parsing, one thin file per verb in [`commands`], exit codes and error
+//! output (stderr and `--log` in text or json). **Does not own:** any container logic; every
+//! verb calls into the `hcs` crate.
+
+mod cli;
+mod commands;
+mod log;
+
+use clap::Parser;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = cli::Cli::parse();
+    let logger = log::Logger::new(&cli.global);
+    if cli.command.spawns_container_process() {
+        if let Err(e) = hcs::process::protect_self_exe(&args) {
+            logger.error(&e);
+            std::process::exit(1);
+        }
+    }
+    let code = match commands::dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            logger.error(e.as_ref());
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -31,4 +31,7 @@ impl Manager {
     pub fn pids(&self) -> Result<Vec<i32>, Error> { Err(Error::NotImplemented) }
     pub fn stats(&self) -> Result<Stats, Error> { Err(Error::NotImplemented) }
     pub fn destroy(&self) -> Result<(), Error> { Ok(()) }
+    pub fn is_frozen(&self) -> Result<bool, Error> { Ok(false) }
+    pub fn kill_all(&self, _sig: i32) -> Result<(), Error> { Err(Error::NotImplemented) }
+    pub fn path_in_hierarchy(&self) -> String { self.path.clone() }
 }

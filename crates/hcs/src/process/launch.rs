@@ -1,0 +1,409 @@
+//! The runtime side of `create` / `run`: everything before and around `clone3`.
+
+use super::init::{self, Mode};
+use super::spec::Bundle;
+use super::state::{self, OciState, Record, Status};
+use super::sync::{self, Msg};
+use super::sys::{self, Forked};
+use super::{foreground, hooks};
+use crate::cgroups;
+use crate::seccomp::Filter;
+use crate::{Error, Result};
+use nix::errno::Errno;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// How the container is launched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchMode {
+    /// `create`: the init waits on the exec fifo for `start`.
+    Create,
+    /// `run`: create and start at once; the caller waits in the foreground or detaches.
+    Run,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub owner: String,
+    /// `run` without `-d`: hand a terminal to this process instead of a console socket.
+    pub foreground: bool,
+}
+
+/// A container whose init is set up and waiting (create) or released (run).
+pub struct Launched {
+    pub record: Record,
+    pub pidfd: OwnedFd,
+    pub chan: sync::Channel,
+    pub master: Option<OwnedFd>,
+}
+
+pub fn ns_flag(t: LinuxNamespaceType) -> libc::c_int {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => 0x80,
+    }
+}
+
+pub fn ns_proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// Namespaces split into what `clone3` creates, what the child unshares or joins, and what
+/// this process must join before cloning (pid and time apply to children only).
+#[derive(Default)]
+pub struct NsPlan {
+    pub clone_flags: libc::c_int,
+    pub unshare_flags: libc::c_int,
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub parent_join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub new_userns: bool,
+    pub new_netns: bool,
+    pub new_cgroupns: bool,
+    pub new_timens: bool,
+}
+
+fn open_ns(path: &Path, field: String) -> Result<OwnedFd> {
+    std::fs::File::open(path).map(OwnedFd::from).map_err(|e| Error::InvalidArgument { field, reason: format!("open {}: {e}", path.display()) })
+}
+
+pub fn plan_namespaces(spec: &Spec) -> Result<NsPlan> {
+    let mut plan = NsPlan::default();
+    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let user_joined = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+    let mut user_join = None;
+    for (i, ns) in nss.iter().enumerate() {
+        let t = ns.typ();
+        match ns.path() {
+            Some(p) => {
+                let fd = open_ns(p, format!("linux.namespaces[{i}].path"))?;
+                match t {
+                    LinuxNamespaceType::Pid | LinuxNamespaceType::Time => plan.parent_join.push((t, fd)),
+                    LinuxNamespaceType::User => user_join = Some((t, fd)),
+                    _ => plan.join.push((t, fd)),
+                }
+            }
+            None => match t {
+                LinuxNamespaceType::Cgroup => plan.new_cgroupns = true,
+                LinuxNamespaceType::Time => plan.new_timens = true,
+                LinuxNamespaceType::Pid => plan.clone_flags |= libc::CLONE_NEWPID,
+                LinuxNamespaceType::User => {
+                    plan.new_userns = true;
+                    plan.clone_flags |= libc::CLONE_NEWUSER;
+                }
+                other => {
+                    if other == LinuxNamespaceType::Network {
+                        plan.new_netns = true;
+                    }
+                    if user_joined {
+                        plan.unshare_flags |= ns_flag(other);
+                    } else {
+                        plan.clone_flags |= ns_flag(other);
+                    }
+                }
+            },
+        }
+    }
+    if plan.new_userns && !plan.join.is_empty() {
+        return Err(Error::Unsupported {
+            what: "a new user namespace together with joining other namespaces by path".into(),
+            why: "join the user namespace by path too, or create all namespaces".into(),
+        });
+    }
+    // The user namespace is joined last: the namespaces unshared after it belong to it.
+    plan.join.extend(user_join);
+    Ok(plan)
+}
+
+/// Undoes a half-made container if creation fails at any step.
+struct Cleanup {
+    dir: PathBuf,
+    cgroup: Option<cgroups::Manager>,
+    child: Option<OwnedFd>,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pidfd) = &self.child {
+            // Already-dead children are fine; we only need the process gone before rmdir.
+            sys::pidfd_send_signal(pidfd, libc::SIGKILL).ok();
+            wait_pidfd(pidfd, 2000);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!(error = %e, "remove cgroup of failed container");
+            }
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// Polls a pidfd until the process exits (or `ms` pass).
+pub fn wait_pidfd(pidfd: &OwnedFd, ms: i32) -> bool {
+    let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &CreateOptions) -> Result<Launched> {
+    state::validate_id(id)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidArgument { field: "process".into(), reason: "missing".into() })?;
+    let terminal = process.terminal().unwrap_or(false);
+    let detached = mode == LaunchMode::Create || !opts.foreground;
+    if terminal && detached && opts.console_socket.is_none() {
+        return Err(Error::InvalidArgument { field: "--console-socket".into(), reason: "cannot allocate tty if runhcs will detach without setting console socket".into() });
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::InvalidArgument { field: "--console-socket".into(), reason: "cannot use console socket if runhcs will not detach or allocate tty".into() });
+    }
+    let plan = plan_namespaces(spec)?;
+    if plan.clone_flags & libc::CLONE_NEWNS == 0 && plan.unshare_flags & libc::CLONE_NEWNS == 0 && !plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
+        return Err(Error::InvalidConfig { file: bundle.dir.join("config.json"), field: "linux.namespaces".into(), reason: "a mount namespace is required".into() });
+    }
+    let linux = spec.linux().as_ref();
+    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(Filter::compile_cached(s, &root.join(".cache").join("seccomp"))?),
+        None => None,
+    };
+
+    std::fs::create_dir_all(root).map_err(|e| Error::io("create state root", root, e))?;
+    let dir = state::dir(root, id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists { id: id.into() }),
+        Err(e) => return Err(Error::io("create state directory", &dir, e)),
+    }
+    let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, armed: true };
+
+    let cgroup = cgroups::Manager::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    cgroup.create()?;
+    cleanup.cgroup = Some(cgroup.clone());
+    if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroup.apply(res)?;
+    }
+
+    let fifo = if mode == LaunchMode::Create || detached {
+        let p = dir.join(state::EXEC_FIFO);
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(|e| Error::sys(format!("create exec fifo {}", p.display()), e))?;
+        Some(sys::openat2(libc::AT_FDCWD, &p, libc::O_PATH, 0, 0).map_err(|e| Error::sys("open exec fifo", e))?)
+    } else {
+        None
+    };
+    let console = match &opts.console_socket {
+        Some(p) => Some(super::tty::connect_console_socket(p).map_err(|e| Error::io("connect to --console-socket", p, e))?),
+        None => None,
+    };
+    let (parent_chan, child_chan) = sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
+
+    for (t, fd) in &plan.parent_join {
+        nix::sched::setns(fd, nix::sched::CloneFlags::empty()).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
+    }
+    if plan.new_timens {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(0x80)).map_err(|e| Error::sys("unshare time namespace", e))?;
+        write_time_offsets(spec)?;
+    }
+    let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
+    let parent_pid = std::process::id() as i32;
+    // SAFETY: runhcs is single-threaded (no runtime, no helper threads), as clone3 requires.
+    let forked = unsafe { sys::clone3(plan.clone_flags as u64) };
+    let (pid, pidfd) = match forked {
+        Ok(Forked::Child) => {
+            drop(parent_chan);
+            init::run(init::Config {
+                mode: if mode == LaunchMode::Create || detached { Mode::Create } else { Mode::Run },
+                id,
+                spec,
+                process,
+                rootfs: &bundle.rootfs,
+                bundle: &bundle.dir,
+                chan: &child_chan,
+                fifo: fifo.as_ref(),
+                console_socket: console.as_ref(),
+                tty_to_parent: terminal && !detached,
+                join: &plan.join,
+                unshare_flags: plan.unshare_flags,
+                new_userns: plan.new_userns,
+                new_netns: plan.new_netns,
+                new_cgroupns: plan.new_cgroupns,
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+                seccomp: seccomp.as_ref(),
+                cgroup_path: &cgroup.path_in_hierarchy(),
+                parent_pid,
+            })
+        }
+        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
+        Err(e) => {
+            foreground::restore_mask(&old_mask);
+            return Err(Error::sys("clone container init", e));
+        }
+    };
+    if detached {
+        foreground::restore_mask(&old_mask);
+    }
+    drop(child_chan);
+    drop(console);
+    cleanup.child = Some(pidfd.try_clone().map_err(|e| Error::io("dup pidfd", "", e))?);
+
+    cgroup.add_process(pid)?;
+    if plan.new_userns {
+        write_id_maps(spec, pid)?;
+    }
+    parent_chan.send(&Msg::Go).map_err(|e| Error::sys("release container init", e))?;
+
+    let pid_start = sys::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
+    let record = Record {
+        id: id.to_string(),
+        pid,
+        pid_start,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339_now(),
+        owner: opts.owner.clone(),
+        cgroup: cgroup.clone(),
+        spec: spec.clone(),
+        no_pivot: opts.no_pivot,
+    };
+    let mut master = None;
+    loop {
+        match parent_chan.recv().map_err(|e| Error::sys("read from container init", e))? {
+            Some((Msg::CreateRuntime, _)) => {
+                let st = OciState { status: Status::Creating, ..state::oci_state(root, &record) };
+                let st = OciState { pid, ..st };
+                let hooks = spec.hooks().as_ref();
+                let res = hooks::run("prestart", hooks.and_then(|h| h.prestart().as_ref()), &st)
+                    .and_then(|()| hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &st));
+                match res {
+                    Ok(()) => parent_chan.send(&Msg::HooksDone).map_err(|e| Error::sys("release container init", e))?,
+                    Err(e) => {
+                        parent_chan.send(&Msg::Error(e.to_string())).ok();
+                        return Err(e);
+                    }
+                }
+            }
+            Some((Msg::PtyMaster, fd)) => master = fd,
+            Some((Msg::Ready, _)) => break,
+            Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+            Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+            None => return Err(Error::Init("container init exited during setup".into())),
+        }
+    }
+    state::save(root, &record)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    cleanup.armed = false;
+    drop(cleanup);
+    Ok(Launched { record, pidfd, chan: parent_chan, master })
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for (file, maps) in [("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())), ("gid_map", linux.and_then(|l| l.gid_mappings().as_ref()))] {
+        let Some(maps) = maps.filter(|m| !m.is_empty()) else { continue };
+        let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| Error::io("write user namespace id map", path, e))?;
+    }
+    Ok(())
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let Some(offs) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let mut text = String::new();
+    for (clock, o) in offs {
+        let name = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            other => return Err(Error::InvalidArgument { field: format!("linux.timeOffsets.{other}"), reason: "only monotonic and boottime can be offset".into() }),
+        };
+        text.push_str(&format!("{name} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::io("write linux.timeOffsets", "/proc/self/timens_offsets", e))
+}
+
+pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
+    let tmp = p.with_file_name(format!(".{}.tmp", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write --pid-file", &tmp, e))?;
+    std::fs::rename(&tmp, p).map_err(|e| Error::io("write --pid-file", p, e))
+}
+
+/// Releases a created container: opens its exec fifo and waits for the init to pass it.
+pub fn start(root: &Path, rec: &Record) -> Result<()> {
+    let st = state::status(root, rec);
+    if st != Status::Created {
+        return Err(Error::InvalidState { id: rec.id.clone(), op: "start", state: st.to_string() });
+    }
+    let path = state::dir(root, &rec.id).join(state::EXEC_FIFO);
+    let fifo = sys::openat2(libc::AT_FDCWD, &path, libc::O_RDONLY | libc::O_NONBLOCK, 0, 0).map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
+    let pidfd = sys::pidfd_open(rec.pid).map_err(|e| Error::sys("open container init", e))?;
+    loop {
+        let mut fds = [
+            libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: valid pollfd array of the length passed.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(Error::sys("wait for exec fifo", Errno::last()));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut b = [0u8; 1];
+            // SAFETY: reading one byte into a valid buffer.
+            if unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) } == 1 {
+                break;
+            }
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            return Err(Error::Init("container init exited before it was started".into()));
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| Error::io("remove exec fifo", &path, e))?;
+    poststart(root, rec);
+    Ok(())
+}
+
+/// poststart hooks: a failure is logged, the container keeps running (runtime spec).
+pub fn poststart(root: &Path, rec: &Record) {
+    let st = state::oci_state(root, rec);
+    if let Err(e) = hooks::run("poststart", rec.spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()), &st) {
+        tracing::warn!(container_id = %rec.id, error = %init::error_chain(&e), "poststart hook failed");
+    }
+}
+
+/// Foreground `run`: release the init, run poststart hooks, wait for the exit, clean up.
+/// Returns the container's exit code.
+pub fn run_foreground(root: &Path, l: Launched) -> Result<i32> {
+    l.chan.send(&Msg::Start).map_err(|e| Error::sys("start container", e))?;
+    poststart(root, &l.record);
+    let code = foreground::wait(l.record.pid, &l.pidfd, l.master).map_err(|e| Error::sys("wait for container", e))?;
+    super::ops::delete(root, &l.record, true)?;
+    Ok(code)
+}
