@@ -30,7 +30,7 @@ mod stats;
 mod v1;
 mod v2;
 
-pub use devices::{attach_device_filter, DeviceFilter};
+pub use devices::{attach_device_filter, DeviceFilter, Kind as DeviceKind, Rule as DeviceRule};
 pub use layout::{layout, Hierarchy, Layout, Mode};
 pub use stats::{BlkioStats, CpuStats, MemoryStats, PidsStats, Stats};
 
@@ -139,7 +139,7 @@ impl Manager {
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Self, Error> {
         Self::with_layout(layout()?, cgroups_path, id, || {
             let path = Path::new("/proc/self/cgroup");
-            std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+            read_path(path).map_err(|source| Error::ReadFile {
                 path: path.into(),
                 source,
             })
@@ -508,9 +508,14 @@ impl Manager {
                 }
             }
         }
-        self.freeze()?;
+        // Frozen, nothing can fork away between listing and signalling. If freezing fails (a
+        // task stuck in the kernel), signalling anyway is still the best that can be done.
+        let frozen = self.freeze();
+        if let Err(e) = &frozen {
+            tracing::warn!(error = %e, "signalling the cgroup without freezing it");
+        }
         let signalled = self.signal_each(signal);
-        let thawed = self.thaw();
+        let thawed = if frozen.is_ok() { self.thaw() } else { Ok(()) };
         signalled.and(thawed)
     }
 
@@ -725,7 +730,22 @@ fn failed_with(result: &Result<(), Error>, errno: i32) -> bool {
 
 fn read(dir: &Path, file: &str) -> Result<String, Error> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).map_err(|source| Error::ReadFile { path, source })
+    read_path(&path).map_err(|source| Error::ReadFile { path, source })
+}
+
+/// Reads a (usually tiny) interface file without the size probe `fs::read_to_string` makes.
+fn read_path(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match file.read(&mut buf)? {
+            0 => break,
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
