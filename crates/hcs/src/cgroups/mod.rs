@@ -25,6 +25,7 @@
 //! are logged at `warn`.
 
 mod devices;
+mod fs;
 mod layout;
 mod stats;
 mod v1;
@@ -34,9 +35,12 @@ pub use devices::{attach_device_filter, DeviceFilter, Kind as DeviceKind, Rule a
 pub use layout::{layout, Hierarchy, Layout, Mode};
 pub use stats::{BlkioStats, CpuStats, MemoryStats, PidsStats, Stats};
 
+use fs::{
+    collect_pids, mkdir_p, read, read_path, remove_cgroup, write, write_if_exists, write_raw,
+};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -109,6 +113,27 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// How the edges should report this error.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
+        match self {
+            Error::InvalidPath { .. } | Error::InvalidValue { .. } => K::InvalidArgument,
+            Error::Unsupported { .. } | Error::NoHierarchy => K::Unsupported,
+            Error::StateTimeout { .. } => K::FailedPrecondition,
+            Error::Signal {
+                source: nix::Error::ESRCH,
+                ..
+            } => K::NotFound,
+            // A limit the kernel refuses (EINVAL, ENOSPC, ...) is a bad value in the spec.
+            Error::WriteFile { source, .. } if source.raw_os_error() == Some(libc::EINVAL) => {
+                K::InvalidArgument
+            }
+            _ => K::Internal,
+        }
+    }
+}
+
 /// The cgroup directory of a container in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Dir {
@@ -129,8 +154,6 @@ pub struct Manager {
 
 /// How long [`Manager::freeze`] / [`Manager::thaw`] wait for the kernel.
 const STATE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long [`Manager::destroy`] retries a cgroup that is still busy (exiting tasks).
-const BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl Manager {
     /// The container's cgroup for `linux.cgroupsPath` on this host. An absolute path is relative
@@ -207,6 +230,10 @@ impl Manager {
     /// Creates the cgroup in every hierarchy (existing directories are fine). On v1 `cpuset`
     /// new levels inherit their parent's `cpus`/`mems` (else adding a task fails); on cgroup2
     /// every ancestor enables the controllers available there in `cgroup.subtree_control`.
+    ///
+    /// cgroup2's "no internal processes" rule applies: an ancestor that holds processes itself
+    /// (other than the root) cannot delegate, and `create` fails with EBUSY naming its
+    /// `cgroup.subtree_control`. Use an absolute `cgroupsPath` from such a caller.
     pub fn create(&self) -> Result<(), Error> {
         for dir in &self.dirs {
             let created = mkdir_p(&dir.path, &dir.mount)?;
@@ -607,145 +634,6 @@ fn hugetlb(dir: &Dir, limits: &[oci_spec::runtime::LinuxHugepageLimit]) -> Resul
         write_if_exists(&dir.path, &rsvd, &value)?;
     }
     Ok(())
-}
-
-/// mkdir -p below `mount`; returns how many trailing levels were newly created.
-fn mkdir_p(path: &Path, mount: &Path) -> Result<usize, Error> {
-    match std::fs::create_dir(path) {
-        Ok(()) => Ok(1),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(0),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && path != mount => {
-            let parent = path.parent().unwrap_or(mount);
-            let created = mkdir_p(parent, mount)?;
-            match std::fs::create_dir(path) {
-                Ok(()) => Ok(created + 1),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(created),
-                Err(source) => Err(Error::CreateDir {
-                    path: path.into(),
-                    source,
-                }),
-            }
-        }
-        Err(source) => Err(Error::CreateDir {
-            path: path.into(),
-            source,
-        }),
-    }
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
-    let procs = read(dir, "cgroup.procs")?;
-    for line in procs.lines().filter(|l| !l.is_empty()) {
-        let pid = line.trim().parse().map_err(|_| Error::Parse {
-            path: dir.join("cgroup.procs"),
-            reason: format!("{line:?} is not a pid"),
-        })?;
-        out.push(pid);
-    }
-    for child in subdirs(dir)? {
-        collect_pids(&child, out)?;
-    }
-    Ok(())
-}
-
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let list_err = |source| Error::ListDir {
-        path: dir.into(),
-        source,
-    };
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(list_err)? {
-        let entry = entry.map_err(list_err)?;
-        if entry.file_type().map_err(list_err)?.is_dir() {
-            out.push(entry.path());
-        }
-    }
-    Ok(out)
-}
-
-fn remove_cgroup(path: &Path) -> Result<(), Error> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match std::fs::remove_dir(path) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            // EBUSY: child cgroups, or tasks that have not finished exiting yet.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < BUSY_TIMEOUT => {
-                match subdirs(path) {
-                    Ok(children) if !children.is_empty() => {
-                        for child in children {
-                            remove_cgroup(&child)?;
-                        }
-                        continue;
-                    }
-                    Err(Error::ListDir { source, .. })
-                        if source.kind() == io::ErrorKind::NotFound =>
-                    {
-                        return Ok(())
-                    }
-                    _ => {}
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            Err(source) => {
-                return Err(Error::RemoveDir {
-                    path: path.into(),
-                    source,
-                })
-            }
-        }
-    }
-}
-
-fn write_raw(path: &Path, value: &str) -> io::Result<()> {
-    // No O_CREAT: cgroup interface files exist or the controller is missing (ENOENT).
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
-    file.write_all(value.as_bytes())
-}
-
-/// Writes `value` to `dir/file`; the error names both.
-fn write(dir: &Path, file: &str, value: &str) -> Result<(), Error> {
-    let path = dir.join(file);
-    write_raw(&path, value).map_err(|source| Error::WriteFile {
-        path,
-        value: value.into(),
-        source,
-    })
-}
-
-/// Like [`write`], but a missing file is fine.
-fn write_if_exists(dir: &Path, file: &str, value: &str) -> Result<(), Error> {
-    match write(dir, file, value) {
-        Err(Error::WriteFile { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// Whether a write failed with `errno`.
-fn failed_with(result: &Result<(), Error>, errno: i32) -> bool {
-    matches!(result, Err(Error::WriteFile { source, .. }) if source.raw_os_error() == Some(errno))
-}
-
-fn read(dir: &Path, file: &str) -> Result<String, Error> {
-    let path = dir.join(file);
-    read_path(&path).map_err(|source| Error::ReadFile { path, source })
-}
-
-/// Reads a (usually tiny) interface file without the size probe `fs::read_to_string` makes.
-fn read_path(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        match file.read(&mut buf)? {
-            0 => break,
-            n => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ const V1_UNLIMITED: u64 = 0x7FFF_FFFF_FFFF_F000;
 /// The file's content, or `None` if it does not exist (controller feature absent).
 fn read_opt(dir: &Path, file: &str) -> Result<Option<String>, Error> {
     let path = dir.join(file);
-    match super::read_path(&path) {
+    match super::fs::read_path(&path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::ReadFile { path, source }),

@@ -1,6 +1,7 @@
 //! Limits through v1 controller files (`memory.limit_in_bytes`, `cpu.cfs_quota_us`, ...).
 
-use super::{failed_with, read, write, Error};
+use super::fs::{failed_with, read, write};
+use super::Error;
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory};
 use std::path::Path;
 

@@ -1,8 +1,9 @@
 //! Limits through cgroup2 interface files (`memory.max`, `cpu.max`, `io.max`, ...), with runc's
 //! conversions from the v1-shaped OCI values.
 
+use super::fs::{failed_with, read, write};
 use super::v1::check_before_update;
-use super::{failed_with, read, write, Dir, Error};
+use super::{Dir, Error};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory};
 use std::path::Path;
 
