@@ -68,7 +68,7 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
         nix::sched::setns(fd, nix::sched::CloneFlags::empty()).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
     }
     let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
-    let cgroup_path = rec.cgroup.path_in_hierarchy();
+    let cgroup_paths: Vec<PathBuf> = rec.cgroup.paths().into_iter().map(PathBuf::from).collect();
     // SAFETY: runhcs is single-threaded, as clone3 requires.
     let (pid, pidfd) = match unsafe { sys::clone3(0) } {
         Ok(Forked::Child) => {
@@ -92,7 +92,7 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
                 no_pivot: rec.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 seccomp: seccomp.as_ref(),
-                cgroup_path: &cgroup_path,
+                cgroup_paths: &cgroup_paths,
                 parent_pid: std::process::id() as i32,
             })
         }

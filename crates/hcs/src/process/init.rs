@@ -53,7 +53,8 @@ pub struct Config<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub seccomp: Option<&'a Filter>,
-    pub cgroup_path: &'a str,
+    /// The container's cgroup directories on the host, one per hierarchy.
+    pub cgroup_paths: &'a [PathBuf],
     #[allow(dead_code)]
     pub parent_pid: i32,
 }
@@ -149,7 +150,7 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
             new_userns: cfg.new_userns,
             new_netns: cfg.new_netns,
             new_cgroupns: cfg.new_cgroupns,
-            cgroup_path: cfg.cgroup_path,
+            cgroup_paths: cfg.cgroup_paths,
         };
         rootfs::prepare(&ctx)?;
         ensure_cwd(cfg.rootfs, process.cwd());

@@ -203,7 +203,7 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
     if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup.apply(res)?;
+        cgroup.apply(&with_default_devices(res, linux.and_then(|l| l.devices().as_ref())))?;
     }
 
     let fifo = if mode == LaunchMode::Create || detached {
@@ -228,6 +228,7 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     }
     let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
     let parent_pid = std::process::id() as i32;
+    let cgroup_paths: Vec<PathBuf> = cgroup.paths().into_iter().map(PathBuf::from).collect();
     // SAFETY: runhcs is single-threaded (no runtime, no helper threads), as clone3 requires.
     let forked = unsafe { sys::clone3(plan.clone_flags as u64) };
     let (pid, pidfd) = match forked {
@@ -252,7 +253,7 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 seccomp: seccomp.as_ref(),
-                cgroup_path: &cgroup.path_in_hierarchy(),
+                cgroup_paths: &cgroup_paths,
                 parent_pid,
             })
         }
@@ -406,4 +407,33 @@ pub fn run_foreground(root: &Path, l: Launched) -> Result<i32> {
     let code = foreground::wait(l.record.pid, &l.pidfd, l.master).map_err(|e| Error::sys("wait for container", e))?;
     super::ops::delete(root, &l.record, true)?;
     Ok(code)
+}
+
+/// The device rules a container always gets after the spec's own (last match wins): the
+/// standard nodes, ptys, and every node the spec itself creates in `linux.devices`.
+fn with_default_devices(res: &oci_spec::runtime::LinuxResources, created: Option<&Vec<oci_spec::runtime::LinuxDevice>>) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let Some(rules) = res.devices().as_ref() else { return res.clone() };
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some("rwm".to_string()));
+        r
+    };
+    let mut all = rules.clone();
+    for (maj, min) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None)] {
+        all.push(rule(LinuxDeviceType::C, Some(maj), min));
+    }
+    for d in created.into_iter().flatten() {
+        let t = if d.typ() == LinuxDeviceType::U { LinuxDeviceType::C } else { d.typ() };
+        if t != LinuxDeviceType::P {
+            all.push(rule(t, Some(d.major()), Some(d.minor())));
+        }
+    }
+    let mut out = res.clone();
+    out.set_devices(Some(all));
+    out
 }

@@ -12,6 +12,7 @@ pub fn kill(root: &Path, rec: &Record, sig: i32, all: bool) -> Result<()> {
         return Err(Error::InvalidState { id: rec.id.clone(), op: "signal", state: st.to_string() });
     }
     if all {
+        let sig = nix::sys::signal::Signal::try_from(sig).map_err(|e| Error::sys(format!("signal {sig}"), e))?;
         return Ok(rec.cgroup.kill_all(sig)?);
     }
     let pidfd = sys::pidfd_open(rec.pid).map_err(|e| Error::sys("open container init", e))?;
@@ -41,7 +42,7 @@ pub fn delete(root: &Path, rec: &Record, force: bool) -> Result<()> {
     }
     // Processes left in the cgroup (exec'd, or the init's children after it died) go too.
     if rec.cgroup.pids().map(|p| !p.is_empty()).unwrap_or(false) {
-        rec.cgroup.kill_all(libc::SIGKILL)?;
+        rec.cgroup.kill_all(nix::sys::signal::Signal::SIGKILL)?;
     }
     destroy_cgroup(rec)?;
     let st = state::oci_state(root, rec);

@@ -20,8 +20,8 @@ pub struct Ctx<'a> {
     pub new_userns: bool,
     pub new_netns: bool,
     pub new_cgroupns: bool,
-    /// The container's cgroup path inside each v1 hierarchy (for bind-mounted cgroupfs).
-    pub cgroup_path: &'a str,
+    /// The container's cgroup directories on the host (for bind-mounted cgroupfs).
+    pub cgroup_paths: &'a [PathBuf],
 }
 
 pub fn mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> Result<(), Errno> {
@@ -249,7 +249,7 @@ fn mount_cgroup(ctx: &Ctx, root: &OwnedFd, dest: &Path, typ: &str, p: &Parsed) -
         let t = ensure_in_root(root, dest, false)?;
         return match mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, None) {
             Err(Errno::EPERM | Errno::EBUSY) if !ctx.new_cgroupns => {
-                let host = format!("/sys/fs/cgroup{}", ctx.cgroup_path);
+                let host = own_dir(ctx, "/sys/fs/cgroup").ok_or(Errno::ENOENT)?;
                 mount(Some(&host), &fd_path(&t), None, libc::MS_BIND | libc::MS_REC, None)?;
                 remount_bind(&fd_path(&reopen(root, dest)?), flags)
             }
@@ -264,8 +264,7 @@ fn mount_cgroup(ctx: &Ctx, root: &OwnedFd, dest: &Path, typ: &str, p: &Parsed) -
         if ctx.new_cgroupns {
             mount(Some("cgroup"), &fd_path(&t), Some("cgroup"), flags & !libc::MS_RDONLY, Some(&h.options))?;
         } else {
-            let host = format!("{}{}", h.mountpoint, ctx.cgroup_path);
-            let src = if Path::new(&host).is_dir() { host } else { h.mountpoint.clone() };
+            let src = own_dir(ctx, &h.mountpoint).unwrap_or_else(|| h.mountpoint.clone());
             mount(Some(&src), &fd_path(&t), None, libc::MS_BIND | libc::MS_REC, None)?;
         }
         if flags & libc::MS_RDONLY != 0 || !ctx.new_cgroupns {
@@ -276,6 +275,11 @@ fn mount_cgroup(ctx: &Ctx, root: &OwnedFd, dest: &Path, typ: &str, p: &Parsed) -
         remount_bind(&fd_path(&reopen(root, dest)?), flags)?;
     }
     Ok(())
+}
+
+/// The container's own cgroup directory inside the hierarchy mounted at `mountpoint`.
+fn own_dir(ctx: &Ctx, mountpoint: &str) -> Option<String> {
+    ctx.cgroup_paths.iter().find(|p| p.starts_with(mountpoint) && p.is_dir()).map(|p| p.to_string_lossy().into_owned())
 }
 
 struct Hierarchy {
