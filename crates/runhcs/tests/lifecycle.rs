@@ -126,7 +126,11 @@ fn instant_exit_never_hangs() {
         bf.args(&["/bin/false"]);
         let (ct, cf) = (rt.container(&bt), rt.container(&bf));
         for i in 0..50 {
-            let (c, b, want) = if i % 2 == 0 { (&ct, &bt, 0) } else { (&cf, &bf, 1) };
+            let (c, b, want) = if i % 2 == 0 {
+                (&ct, &bt, 0)
+            } else {
+                (&cf, &bf, 1)
+            };
             let id = format!("{}-{i}", c.id);
             let mut cmd = c.cmd(&["run", "--bundle"]);
             cmd.arg(b.path()).arg(&id).timeout(Duration::from_secs(10));
@@ -148,9 +152,16 @@ fn delete_running_needs_force() {
         let c = rt.container(&b);
         c.run_detached().ok();
         c.delete().fails();
-        assert_eq!(c.status(), "running", "a refused delete must leave it running");
+        assert_eq!(
+            c.status(),
+            "running",
+            "a refused delete must leave it running"
+        );
         c.delete_force().ok();
-        assert!(c.try_state().is_err(), "state must fail after delete --force");
+        assert!(
+            c.try_state().is_err(),
+            "state must fail after delete --force"
+        );
         assert!(
             c.wait_exit().is_some() || !pid_alive(c.pid()),
             "init must be dead"
@@ -206,7 +217,9 @@ fn kill_signal_by_name_and_number() {
         // A catchable signal reaches the process's handler; no signal argument means TERM.
         for (args, code) in [(vec!["TERM"], 3), (vec!["USR1"], 4), (vec![], 3)] {
             let mut b = Bundle::busybox();
-            b.sh("trap 'exit 3' TERM; trap 'exit 4' USR1; echo ready; while :; do sleep 0.05; done");
+            b.sh(
+                "trap 'exit 3' TERM; trap 'exit 4' USR1; echo ready; while :; do sleep 0.05; done",
+            );
             let c = rt.container(&b);
             c.run_detached().ok();
             assert!(common::poll_until(Duration::from_secs(5), || c

@@ -116,7 +116,17 @@ impl Bundle {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
         let rootfs = dir.path().join("rootfs");
         for d in [
-            "", "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "home/user", "mnt",
+            "",
+            "bin",
+            "etc",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "root",
+            "home",
+            "home/user",
+            "mnt",
         ] {
             fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs dir");
             fs::set_permissions(rootfs.join(d), fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -94,7 +94,10 @@ pub fn runtimes() -> Vec<Runtime> {
                 "runc" => which("runc").expect("runc not found in PATH (run scripts/deps.sh)"),
                 other => which(other).unwrap_or_else(|| PathBuf::from(other)),
             };
-            Runtime { name: name.to_string(), path }
+            Runtime {
+                name: name.to_string(),
+                path,
+            }
         })
         .collect()
 }
