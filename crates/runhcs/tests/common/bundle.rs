@@ -5,7 +5,6 @@
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
@@ -31,11 +30,9 @@ pub fn busybox_path() -> &'static Path {
 fn applets() -> &'static [String] {
     static A: OnceLock<Vec<String>> = OnceLock::new();
     A.get_or_init(|| {
-        let out = Command::new(busybox_path())
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        String::from_utf8_lossy(&out.stdout)
+        // Through the harness: a bare `Command::output` would race the subreaper's reaper.
+        let out = super::host(&busybox_path().to_string_lossy(), &["--list"]).ok();
+        out.stdout
             .lines()
             .map(str::to_string)
             .filter(|a| !a.is_empty() && a != "busybox")

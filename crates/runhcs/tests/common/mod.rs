@@ -21,17 +21,17 @@ pub use bundle::Bundle;
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Once};
+use std::sync::{Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::Value;
 
@@ -129,15 +129,74 @@ pub fn each_runtime_where(filter: impl Fn(&Runtime) -> bool, body: impl Fn(&Runt
 }
 
 /// Process-wide setup: become a child subreaper (as a containerd shim is), so detached
-/// container processes are re-parented to the test and `wait_exit` can reap them and read
-/// their exit code.
+/// container processes are re-parented to the test and `wait_exit` can read their exit code.
+///
+/// A subreaper must reap everything it inherits: an unreaped `exec`'d process keeps the
+/// container's pid-1 stuck in `zap_pid_ns_processes` forever. So one thread reaps every
+/// child (`waitpid(-1)`) and files the statuses in [`REAPED`]; nothing else calls wait.
 fn init_process() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on this process.
         let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER failed");
+        std::thread::spawn(reaper_loop);
     });
+}
+
+/// Exit statuses (raw wait status) of reaped children and when they were reaped, by pid.
+/// pid_max is 32768 here, so pids get reused: lookups ignore entries older than the process
+/// they are looking for.
+static REAPED: Mutex<Option<HashMap<i32, (i32, Instant)>>> = Mutex::new(None);
+static REAPED_CV: Condvar = Condvar::new();
+
+fn reaper_loop() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid > 0 {
+            let mut g = REAPED.lock().unwrap_or_else(|e| e.into_inner());
+            g.get_or_insert_with(HashMap::new)
+                .insert(pid, (status, Instant::now()));
+            REAPED_CV.notify_all();
+        } else {
+            // ECHILD (no children yet) or EINTR.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Waits for the reaper to report `pid` (reaped after `since`); returns its raw wait status,
+/// or None on timeout or when `pid` is gone without having been reaped here.
+fn wait_reaped(pid: i32, since: Instant, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    let mut g = REAPED.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let m = g.get_or_insert_with(HashMap::new);
+        if let Some((st, at)) = m.remove(&pid) {
+            if at >= since {
+                return Some(st);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let step = left.min(Duration::from_millis(50));
+        g = REAPED_CV
+            .wait_timeout(g, step)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        // A pid that is not (or no longer) our child and is gone: give up early.
+        if !Path::new(&format!("/proc/{pid}")).exists()
+            && !g
+                .as_ref()
+                .is_some_and(|m| m.get(&pid).is_some_and(|e| e.1 >= since))
+        {
+            return None;
+        }
+    }
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {
@@ -326,21 +385,25 @@ impl Cmd {
         if !self.stdin_set {
             self.cmd.stdin(Stdio::null());
         }
+        init_process();
         let start = Instant::now();
-        let mut child = self
-            .cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn `{}`: {e}", self.desc));
-        let pid = child.id() as i32;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ignored = tx.send(child.wait());
-        });
-        let status = match rx.recv_timeout(self.timeout) {
-            Ok(st) => st.expect("wait for runtime"),
-            Err(_) => {
+        let pid = {
+            // Hold the map while spawning so a stale entry for a reused pid can be dropped
+            // before the reaper files this child's status.
+            let mut g = REAPED.lock().unwrap_or_else(|e| e.into_inner());
+            let child = self
+                .cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn `{}`: {e}", self.desc));
+            let pid = child.id() as i32;
+            g.get_or_insert_with(HashMap::new).remove(&pid);
+            pid
+        };
+        let raw = match wait_reaped_child(pid, start, self.timeout) {
+            Some(st) => st,
+            None => {
                 let _ignored = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ignored = rx.recv_timeout(Duration::from_secs(5));
+                let _ignored = wait_reaped_child(pid, start, Duration::from_secs(5));
                 panic!(
                     "`{}` timed out after {:?} (killed); stderr so far:\n{}",
                     self.desc,
@@ -349,6 +412,7 @@ impl Cmd {
                 );
             }
         };
+        let status = std::process::ExitStatus::from_raw(raw);
         let elapsed = start.elapsed();
         let (stdout, stderr) = if self.capture {
             (
@@ -380,6 +444,8 @@ pub struct Container<'a> {
     /// Capture file of the invocation that started the container process (create/run -d).
     init_out: Cell<Option<u32>>,
     pid: Cell<Option<i32>>,
+    /// When the last create/run -d began (older reaped statuses for the pid are stale).
+    started: Cell<Instant>,
 }
 
 impl<'a> Container<'a> {
@@ -398,6 +464,7 @@ impl<'a> Container<'a> {
             n: Cell::new(0),
             init_out: Cell::new(None),
             pid: Cell::new(None),
+            started: Cell::new(Instant::now()),
         }
     }
 
@@ -421,6 +488,7 @@ impl<'a> Container<'a> {
     }
 
     fn remember_init_io(&self) {
+        self.started.set(Instant::now());
         self.init_out.set(Some(self.n.get()));
     }
 
@@ -543,31 +611,60 @@ impl<'a> Container<'a> {
     /// when the test process reaped it, or None when someone else did.
     #[track_caller]
     pub fn wait_exit(&self) -> Option<i32> {
-        wait_pid(self.pid(), RUNTIME_TIMEOUT)
+        wait_pid_since(self.pid(), self.started.get(), RUNTIME_TIMEOUT)
             .unwrap_or_else(|| panic!("container {} did not exit within timeout", self.id))
     }
 }
 
-/// Waits for `pid` to exit. Outer None: timeout. Inner: exit code if we reaped it.
-pub fn wait_pid(pid: i32, timeout: Duration) -> Option<Option<i32>> {
+/// Waits for a spawned child (which stays in /proc as a zombie until reaped).
+fn wait_reaped_child(pid: i32, since: Instant, timeout: Duration) -> Option<i32> {
     let deadline = Instant::now() + timeout;
     loop {
-        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Some(Some(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(Some(128 + sig as i32)),
-            Ok(_) => {}
-            Err(_) => {
-                // Not our child: poll /proc.
-                if !pid_alive(pid) {
-                    return Some(None);
-                }
-            }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(st) = wait_reaped(pid, since, left) {
+            return Some(st);
         }
-        if Instant::now() > deadline {
+        if Instant::now() >= deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Waits for `pid` (a process that started after `since`) to exit. Outer None: timeout.
+/// Inner: the exit code (128+signal when killed) if it was our child (re-parented to this
+/// subreaper), else None.
+pub fn wait_pid_since(pid: i32, since: Instant, timeout: Duration) -> Option<Option<i32>> {
+    let code = |raw: i32| {
+        let st = std::process::ExitStatus::from_raw(raw);
+        st.code().or(st.signal().map(|s| 128 + s)).unwrap_or(-1)
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(raw) = wait_reaped(pid, since, left.min(Duration::from_millis(100))) {
+            return Some(Some(code(raw)));
+        }
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // Gone: filed by the reaper meanwhile, or not our child.
+            let mut g = REAPED.lock().unwrap_or_else(|e| e.into_inner());
+            let st = g
+                .get_or_insert_with(HashMap::new)
+                .remove(&pid)
+                .filter(|e| e.1 >= since);
+            return Some(st.map(|e| code(e.0)));
+        }
+        if left.is_zero() {
+            return None;
+        }
+    }
+}
+
+/// [`wait_pid_since`] for a process that started during this test (the last minute).
+pub fn wait_pid(pid: i32, timeout: Duration) -> Option<Option<i32>> {
+    let since = Instant::now()
+        .checked_sub(Duration::from_secs(60))
+        .unwrap_or_else(Instant::now);
+    wait_pid_since(pid, since, timeout)
 }
 
 /// True if `pid` exists and is not a zombie.
@@ -584,19 +681,19 @@ pub fn pid_alive(pid: i32) -> bool {
 impl Drop for Container<'_> {
     fn drop(&mut self) {
         let quick = Duration::from_secs(10);
-        let mut k = self.cmd(&["kill", &self.id, "KILL"]);
-        k.timeout(quick);
-        let mut d = self.cmd(&["delete", "--force", &self.id]);
-        d.timeout(quick);
+        let pid = self.pid.get();
         // Never panic in drop (we may already be unwinding): swallow timeouts.
         let _ignored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            k.run();
-            d.run();
+            let mut k = self.cmd(&["kill", &self.id, "KILL"]);
+            k.timeout(quick).run();
+            // Reap the init if it was re-parented to us: a runtime waiting for a zombie
+            // it cannot reap would make `delete --force` hang.
+            if let Some(pid) = pid {
+                wait_pid_since(pid, self.started.get(), Duration::from_secs(2));
+            }
+            let mut d = self.cmd(&["delete", "--force", &self.id]);
+            d.timeout(quick).run();
         }));
-        if let Some(pid) = self.pid.get() {
-            // Reap the init if it was re-parented to us.
-            let _ignored = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-        }
     }
 }
 
