@@ -1,7 +1,7 @@
 //! `exec`: a new process inside a running container's namespaces and cgroup.
 
 use super::init::{self, Mode};
-use super::launch::{ns_proc_name, write_pid_file};
+use super::launch::{ns_flag, ns_proc_name, write_pid_file};
 use super::state::{self, Record, Status};
 use super::sync::{self, Msg};
 use super::sys::{self, Forked};
@@ -65,7 +65,7 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
     };
     let (parent_chan, child_chan) = sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
     for (t, fd) in &parent_join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::empty()).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
+        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t))).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
     }
     let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
     let cgroup_paths: Vec<PathBuf> = rec.cgroup.paths().into_iter().map(PathBuf::from).collect();

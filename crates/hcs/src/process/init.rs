@@ -114,9 +114,11 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     }
 
     nix::unistd::setsid().map_err(sys_err("setsid"))?;
+    // Our pid as the host sees it, for hook state (the host's /proc is still mounted here).
+    let host_pid = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str().and_then(|s| s.parse().ok())).unwrap_or(0);
 
     for (typ, fd) in cfg.join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::empty()).map_err(sys_err(format!("join {typ:?} namespace")))?;
+        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(super::launch::ns_flag(*typ))).map_err(sys_err(format!("join {typ:?} namespace")))?;
     }
     if cfg.unshare_flags != 0 {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(cfg.unshare_flags)).map_err(sys_err("unshare namespaces"))?;
@@ -160,17 +162,19 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             _ => return Err(Error::Init("runtime went away during hooks".into())),
         }
-        let state = hook_state(cfg, "created");
+        let state = hook_state(cfg, "created", host_pid);
         super::hooks::run("createContainer", cfg.spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()), &state)?;
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
         if process.terminal().unwrap_or(false) {
             master = Some(open_tty(cfg, true)?);
         }
-        rootfs::finalize(cfg.spec)?;
         if let Some(linux) = cfg.spec.linux() {
             for (k, v) in linux.sysctl().iter().flatten() {
                 write_sysctl(k, v)?;
             }
+        }
+        rootfs::finalize(cfg.spec)?;
+        if let Some(linux) = cfg.spec.linux() {
             if let Some(p) = linux.personality() {
                 if p.domain() == oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 {
                     // SAFETY: personality with an integer argument.
@@ -204,7 +208,11 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     nix::unistd::chdir(cwd).map_err(sys_err(format!("chdir to process.cwd {}", cwd.display())))?;
     verify_cwd()?;
     let argv: Vec<CString> = process.args().iter().flatten().map(|a| sys::cstr(a)).collect::<std::result::Result<_, _>>().map_err(sys_err("process.args"))?;
-    let envp: Vec<CString> = process.env().iter().flatten().map(|a| sys::cstr(a)).collect::<std::result::Result<_, _>>().map_err(sys_err("process.env"))?;
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    let envp: Vec<CString> = env.iter().map(|a| sys::cstr(a)).collect::<std::result::Result<_, _>>().map_err(sys_err("process.env"))?;
     let exe = find_executable(&process.args().as_ref().map(|a| a[0].clone()).unwrap_or_default(), process.env().as_deref().unwrap_or(&[]))?;
 
     sys::prctl(libc::PR_SET_PDEATHSIG, 0).map_err(sys_err("clear parent death signal"))?;
@@ -218,7 +226,7 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
         Mode::Exec => {}
     }
     if cfg.mode != Mode::Exec {
-        let state = hook_state(cfg, "running");
+        let state = hook_state(cfg, "running", host_pid);
         super::hooks::run("startContainer", cfg.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
     }
     if let (Some(f), true) = (cfg.seccomp, nnp) {
@@ -244,12 +252,12 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     Err(Error::sys(format!("exec {:?}", exe), e))
 }
 
-fn hook_state(cfg: &Config, status: &str) -> super::state::OciState {
+fn hook_state(cfg: &Config, status: &str, pid: i32) -> super::state::OciState {
     super::state::OciState {
         oci_version: cfg.spec.version().clone(),
         id: cfg.id.to_string(),
         status: if status == "running" { super::state::Status::Running } else { super::state::Status::Created },
-        pid: nix::unistd::getpid().as_raw(),
+        pid,
         bundle: cfg.bundle.to_path_buf(),
         rootfs: cfg.rootfs.to_path_buf(),
         created: String::new(),
@@ -412,4 +420,18 @@ fn reset_signals() {
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// The home directory of `uid` from the container's /etc/passwd, or `/` (as runc does).
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
 }

@@ -220,7 +220,7 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     let (parent_chan, child_chan) = sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
 
     for (t, fd) in &plan.parent_join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::empty()).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
+        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t))).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
     }
     if plan.new_timens {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(0x80)).map_err(|e| Error::sys("unshare time namespace", e))?;

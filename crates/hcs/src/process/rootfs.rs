@@ -51,7 +51,9 @@ fn rel(p: &Path) -> PathBuf {
     p.components().filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_))).collect()
 }
 
-/// Opens (creating as needed) `dest` inside the root, never leaving it.
+/// Opens (creating as needed) `dest` inside the root, never leaving it. Symlinks met on the
+/// way are resolved *inside* the root (an absolute link target restarts at the root), as a
+/// chroot would, and missing components are created where the link points.
 /// `file` creates the last component as an empty regular file instead of a directory.
 pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Errno> {
     let r = rel(dest);
@@ -60,44 +62,65 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    // Walk down, creating what is missing; each step re-resolves inside the root.
-    let comps: Vec<_> = r.components().collect();
-    let mut dir = openat2(root.as_raw_fd(), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, RESOLVE_IN_ROOT)?;
-    let mut walked = PathBuf::new();
-    for (i, c) in comps.iter().enumerate() {
-        walked.push(c);
-        let last = i + 1 == comps.len();
-        match openat2(root.as_raw_fd(), &walked, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
+    let mut pending: std::collections::VecDeque<std::ffi::OsString> = r.components().map(|c| c.as_os_str().to_os_string()).collect();
+    let mut cur = PathBuf::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop_front() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        if c == "." {
+            continue;
+        }
+        let cand = cur.join(&c);
+        match openat2(root.as_raw_fd(), &cand, libc::O_PATH | libc::O_NOFOLLOW, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
             Ok(fd) => {
-                dir = fd;
-                continue;
+                let st = nix::sys::stat::fstat(&fd)?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    links += 1;
+                    if links > 40 {
+                        return Err(Errno::ELOOP);
+                    }
+                    let target = nix::fcntl::readlinkat(&fd, "")?;
+                    let tp = Path::new(&target);
+                    if tp.is_absolute() {
+                        cur = PathBuf::new();
+                    }
+                    for (k, tc) in rel(tp).components().enumerate() {
+                        pending.insert(k, tc.as_os_str().to_os_string());
+                    }
+                } else {
+                    cur = cand;
+                }
             }
-            Err(Errno::ENOENT) => {}
+            Err(Errno::ENOENT) => {
+                let last = pending.is_empty();
+                let dfd = openat2(root.as_raw_fd(), if cur.as_os_str().is_empty() { Path::new(".") } else { &cur }, libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)?;
+                let name = cstr(&c)?;
+                if last && file {
+                    // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
+                    let fd = unsafe { libc::openat(dfd.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY, 0o644) };
+                    match sys::check(fd as libc::c_long) {
+                        // SAFETY: a fresh descriptor from openat, closed right away.
+                        Ok(fd) => drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }),
+                        Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    // SAFETY: valid dirfd and C string.
+                    let ret = unsafe { libc::mkdirat(dfd.as_raw_fd(), name.as_ptr(), 0o755) };
+                    match sys::check(ret as libc::c_long) {
+                        Ok(_) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                pending.push_front(c);
+            }
             Err(e) => return Err(e),
         }
-        let name = cstr(c.as_os_str())?;
-        // `dir` was resolved inside the root; creating a plain name under it cannot escape.
-        let dfd = openat2(dir.as_raw_fd(), Path::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE_NO_SYMLINKS)?;
-        if last && file {
-            // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
-            let fd = unsafe { libc::openat(dfd.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY, 0o644) };
-            match sys::check(fd as libc::c_long) {
-                // SAFETY: a fresh descriptor from openat, closed right away.
-                Ok(fd) => drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }),
-                Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e),
-            }
-        } else {
-            // SAFETY: valid dirfd and C string.
-            let ret = unsafe { libc::mkdirat(dfd.as_raw_fd(), name.as_ptr(), 0o755) };
-            match sys::check(ret as libc::c_long) {
-                Ok(_) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        dir = openat2(root.as_raw_fd(), &walked, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)?;
     }
-    Ok(dir)
+    openat2(root.as_raw_fd(), if cur.as_os_str().is_empty() { Path::new(".") } else { &cur }, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 }
 
 /// Everything before pivot_root: propagation, the rootfs bind, the spec's mounts, /dev.
@@ -108,7 +131,10 @@ pub fn prepare(ctx: &Ctx) -> Result<()> {
         .and_then(mountopts::propagation_flag)
         .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
     mount(None, "/", None, prop, None).map_err(|e| err("set propagation of /".into(), e))?;
-    make_parent_private(ctx.rootfs)?;
+    if prop & libc::MS_SHARED != 0 {
+        // pivot_root refuses a new root whose parent mount is shared.
+        make_parent_private(ctx.rootfs)?;
+    }
     let root_s = ctx.rootfs.to_string_lossy().into_owned();
     mount(Some(&root_s), &root_s, None, libc::MS_BIND | libc::MS_REC, None)
         .map_err(|e| err(format!("bind rootfs {root_s}"), e))?;
