@@ -115,8 +115,12 @@ fn memory_limit_enforced() {
         );
         b.mount("/big", "tmpfs", "tmpfs", &["size=64m"]);
         // tmpfs pages are charged to the writer's memory cgroup.
-        b.sh("dd if=/dev/zero of=/big/f bs=1M count=48 && echo FILLED");
+        b.sh("echo STARTED; dd if=/dev/zero of=/big/f bs=1M count=48 && echo FILLED");
         let out = rt.container(&b).run();
+        assert!(
+            out.stdout.starts_with("STARTED"),
+            "container did not run: {out}"
+        );
         assert!(
             !out.stdout.contains("FILLED"),
             "memory limit not enforced: {out}"

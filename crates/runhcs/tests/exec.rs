@@ -30,14 +30,21 @@ fn exec_sees_same_namespaces_and_cgroup() {
             .ok();
         let lines: Vec<&str> = out.stdout.lines().collect();
         for (i, n) in ["pid", "mnt", "net", "ipc", "uts"].iter().enumerate() {
-            assert_eq!(ns_inode(lines[i]), host_ns(&pid, n), "{n} ns differs from init's");
+            assert_eq!(
+                ns_inode(lines[i]),
+                host_ns(&pid, n),
+                "{n} ns differs from init's"
+            );
         }
         let mut got: Vec<&str> = lines[5..].to_vec();
         let want_raw = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
         let mut want: Vec<&str> = want_raw.lines().collect();
         got.sort_unstable();
         want.sort_unstable();
-        assert_eq!(got, want, "exec'd process must be in the container's cgroups");
+        assert_eq!(
+            got, want,
+            "exec'd process must be in the container's cgroups"
+        );
     });
 }
 
@@ -79,9 +86,7 @@ fn exec_process_json() {
             "noNewPrivileges": true
         });
         fs::write(&p, proc.to_string()).expect("write process.json");
-        let out = c
-            .exec_with(&["--process", &p.to_string_lossy()], &[])
-            .ok();
+        let out = c.exec_with(&["--process", &p.to_string_lossy()], &[]).ok();
         assert_eq!(out.stdout, "from-json\n/bin\n65534\nNoNewPrivs:\t1\n");
     });
 }
@@ -95,7 +100,10 @@ fn exec_detached_with_pid_file() {
         c.run_detached().ok();
         let pf = c.scratch().join("exec.pid");
         let out = c
-            .exec_with(&["-d", "--pid-file", &pf.to_string_lossy()], &["sleep", "1000"])
+            .exec_with(
+                &["-d", "--pid-file", &pf.to_string_lossy()],
+                &["sleep", "1000"],
+            )
             .ok();
         assert!(out.elapsed < Duration::from_secs(10));
         let pid: i32 = fs::read_to_string(&pf)

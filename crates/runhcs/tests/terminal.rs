@@ -81,7 +81,11 @@ fn foreground_run_on_callers_pty() {
             "no reply through the caller's pty: {:?}",
             reader.seen
         );
-        assert!(reader.seen.lines().any(|l| l.trim_end() == "42"), "{:?}", reader.seen);
+        assert!(
+            reader.seen.lines().any(|l| l.trim_end() == "42"),
+            "{:?}",
+            reader.seen
+        );
         writer.write_all(b"exit 5\n").expect("write");
         let out = runner.join().expect("runner thread");
         assert_eq!(out.code, Some(5), "{out}\npty saw: {:?}", reader.seen);

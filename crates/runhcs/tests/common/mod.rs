@@ -112,7 +112,14 @@ pub fn each_runtime(body: impl Fn(&Runtime)) {
 /// a comment (e.g. runhcs-only because runc's behaviour differs).
 pub fn each_runtime_where(filter: impl Fn(&Runtime) -> bool, body: impl Fn(&Runtime)) {
     let mut failures = Vec::new();
-    for rt in runtimes().iter().filter(|r| filter(r)) {
+    for rt in runtimes().iter() {
+        if !filter(rt) {
+            eprintln!(
+                "[{}] skipped: expectation does not apply to this runtime",
+                rt.name
+            );
+            continue;
+        }
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(rt)));
         if let Err(payload) = res {
             let msg = payload
