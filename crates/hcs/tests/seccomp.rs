@@ -134,7 +134,7 @@ fn getcwd_raw() -> i64 {
 }
 
 #[test]
-fn errno_rules_apply_and_allowed_syscalls_work() {
+fn seccomp_errno_rules_apply_and_allowed_syscalls_work() {
     let dir = tempfile::tempdir().unwrap();
     let target = std::ffi::CString::new(dir.path().join("d").to_str().unwrap()).unwrap();
     let filter = Filter::compile(&profile(
@@ -169,7 +169,7 @@ fn errno_rules_apply_and_allowed_syscalls_work() {
 }
 
 #[test]
-fn default_profile_on_the_kernel() {
+fn seccomp_default_profile_on_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let target = std::ffi::CString::new(dir.path().join("d").to_str().unwrap()).unwrap();
     let filter = Filter::compile(&default_profile()).unwrap();
@@ -261,7 +261,7 @@ fn recv_fd(sock: RawFd) -> OwnedFd {
 }
 
 #[test]
-fn notify_returns_a_listener() {
+fn seccomp_notify_returns_a_listener() {
     let dir = tempfile::tempdir().unwrap();
     let target = std::ffi::CString::new(dir.path().join("d").to_str().unwrap()).unwrap();
     let filter = Filter::compile(&profile(

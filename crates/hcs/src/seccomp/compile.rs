@@ -189,21 +189,23 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp, native: Arch) -> Result<Program, E
     let rules = parse_rules(seccomp, default)?;
     let needs_notify = rules.iter().any(|r| r.ret == RET_USER_NOTIF);
 
-    // Per architecture: syscall number -> its rules in profile order.
-    let mut per_arch: BTreeMap<Arch, BTreeMap<u32, Vec<ArchRule>>> = BTreeMap::new();
+    // Per architecture: (syscall number, rule index), sorted, so each syscall's rules are
+    // contiguous and in profile order.
+    let mut per_arch: BTreeMap<Arch, Vec<(u32, usize)>> = BTreeMap::new();
     for &arch in &arches {
-        let map = per_arch.entry(arch).or_default();
-        for rule in &rules {
+        let mut pairs = Vec::with_capacity(rules.iter().map(|r| r.names.len()).sum());
+        for (r, rule) in rules.iter().enumerate() {
             for name in rule.names {
-                let Some(nr) = arch.syscall(name) else {
-                    tracing::debug!(syscall = %name, arch = %arch, entry = rule.entry, "unknown syscall ignored");
-                    continue;
-                };
-                map.entry(nr)
-                    .or_default()
-                    .push((rule.conds.clone(), rule.ret));
+                match arch.syscall(name) {
+                    Some(nr) => pairs.push((nr, r)),
+                    None => {
+                        tracing::debug!(syscall = %name, arch = %arch, entry = rule.entry, "unknown syscall ignored");
+                    }
+                }
             }
         }
+        pairs.sort_unstable();
+        per_arch.insert(arch, pairs);
     }
 
     let mut asm = Asm::default();
@@ -230,11 +232,11 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp, native: Arch) -> Result<Program, E
         };
         let mut segs = Vec::new();
         for abi in abis {
-            let (outside, rules) = match per_arch.get(&abi) {
-                Some(rules) => (default, Some(rules)),
-                None => (RET_BAD_ARCH, None),
+            let (outside, pairs) = match per_arch.get(&abi) {
+                Some(pairs) => (default, pairs.as_slice()),
+                None => (RET_BAD_ARCH, &[][..]),
             };
-            segs.push((abi, abi.nr_start(), outside, rules));
+            segs.push((abi, abi.nr_start(), outside, pairs));
         }
         sections.push((audit, segs));
     }
@@ -257,7 +259,7 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp, native: Arch) -> Result<Program, E
     asm.ret(RET_BAD_ARCH);
 
     for ((_, segs), entry) in sections.iter().zip(entries) {
-        emit_section(&mut asm, segs, entry);
+        emit_section(&mut asm, &rules, segs, entry);
     }
 
     Ok(Program {
@@ -266,25 +268,29 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp, native: Arch) -> Result<Program, E
     })
 }
 
-type Segment<'a> = (Arch, u32, u32, Option<&'a BTreeMap<u32, Vec<ArchRule>>>);
+/// An ABI's part of a section: (ABI, first nr, return for nrs without rules, sorted
+/// (nr, rule index) pairs).
+type Segment<'a> = (Arch, u32, u32, &'a [(u32, usize)]);
 
 /// Emits one audit arch's section: `ld [nr]`, the search tree, the section's return pool (close
 /// to the tree, so leaves rarely need long jumps), then the rule blocks, each with its own
 /// returns so that a block never jumps far.
-fn emit_section(asm: &mut Asm, segs: &[Segment<'_>], entry: Label) {
+fn emit_section(asm: &mut Asm, rules: &[Rule<'_>], segs: &[Segment<'_>], entry: Label) {
     // Leaves: a return, or a rule block (deduplicated).
     let mut blocks: Vec<(Vec<ArchRule>, u32)> = Vec::new();
     let mut block_ids: HashMap<(Vec<ArchRule>, u32), usize> = HashMap::new();
     let mut intervals: Vec<(u32, Leaf)> = Vec::new();
-    for (i, &(abi, start, outside, rules)) in segs.iter().enumerate() {
+    for (i, &(abi, start, outside, pairs)) in segs.iter().enumerate() {
         let end = segs
             .get(i + 1)
             .map_or(u64::from(u32::MAX) + 1, |s| u64::from(s.1));
         push_interval(&mut intervals, start, Leaf::Ret(outside));
-        for (&nr, nr_rules) in rules.iter().flat_map(|r| r.iter()) {
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let nr = group[0].0;
             if u64::from(nr) >= end || nr < start {
                 continue; // not this ABI's range (cannot happen with the kernel's tables)
             }
+            let nr_rules = group.iter().map(|&(_, r)| &rules[r]);
             let leaf = match simplify(abi, nr_rules) {
                 Simplified::Default => Leaf::Ret(outside),
                 Simplified::Ret(v) => Leaf::Ret(v),
@@ -436,9 +442,13 @@ enum Simplified {
 /// high half of every argument is 0, so a condition's high-half test is constant (the condition
 /// is dropped when always true, the rule when always false); rules after the first
 /// unconditional one are unreachable.
-fn simplify(abi: Arch, rules: &[ArchRule]) -> Simplified {
+fn simplify<'r, 'a: 'r>(abi: Arch, rules: impl Iterator<Item = &'r Rule<'a>>) -> Simplified {
     let mut out: Vec<ArchRule> = Vec::new();
-    for (conds, ret) in rules {
+    for rule in rules {
+        let (conds, ret) = (&rule.conds, rule.ret);
+        if conds.is_empty() && out.is_empty() {
+            return Simplified::Ret(ret); // the common case, without allocating
+        }
         let mut kept = Vec::with_capacity(conds.len());
         let mut never = false;
         for c in conds {
@@ -459,7 +469,7 @@ fn simplify(abi: Arch, rules: &[ArchRule]) -> Simplified {
             continue;
         }
         let unconditional = kept.is_empty();
-        out.push((kept, *ret));
+        out.push((kept, ret));
         if unconditional {
             break;
         }
