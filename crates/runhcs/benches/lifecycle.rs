@@ -15,24 +15,33 @@
 use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::resource::{getrusage, UsageWho};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::symlink;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "lifecycle/bundle.rs"]
+mod bundle;
+#[path = "lifecycle/report.rs"]
+mod report;
+
+use bundle::{
+    build_rootfs, runc_like_spec, seccomp_profile, write_bundle, Bundle, CONTAINERS_SECCOMP,
+};
+use report::{goal_line, print_table, samples_json, Series};
 
 const USAGE: &str = "usage: lifecycle [-n N] [-w W] [--mode run|cycle|both] [--runtimes a,b,c] \
 [--timeout SECONDS] [--json FILE]\n  a runtime is NAME or NAME=PATH; runhcs defaults to $RUNHCS or \
 target/release/runhcs";
 
 const BUSYBOX: &str = "/bin/busybox";
-const CONTAINERS_SECCOMP: &str = "/usr/share/containers/seccomp.json";
 /// The capabilities of the bundle (runc spec's defaults).
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
@@ -202,199 +211,6 @@ fn enter_private_mount_namespace() -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bundles
-
-struct Bundle {
-    name: &'static str,
-    dir: PathBuf,
-}
-
-/// The busybox root filesystem: the static binary, its applet links and a minimal /etc.
-fn build_rootfs(rootfs: &Path) -> Result<()> {
-    for dir in [
-        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root",
-    ] {
-        fs::create_dir_all(rootfs.join(dir)).with_context(|| format!("create {dir}"))?;
-    }
-    fs::copy(BUSYBOX, rootfs.join("bin/busybox"))
-        .with_context(|| format!("copy {BUSYBOX} (install busybox-static: scripts/deps.sh)"))?;
-    let list = Command::new(BUSYBOX)
-        .arg("--list-full")
-        .output()
-        .context("busybox --list-full")?;
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let link = rootfs.join(applet);
-        if applet.is_empty() || applet == "bin/busybox" || link.exists() {
-            continue;
-        }
-        symlink("/bin/busybox", &link).with_context(|| format!("link {applet}"))?;
-    }
-    fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    )?;
-    fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
-    Ok(())
-}
-
-/// `runc spec` with `terminal: false`, the given args and an absolute, shared rootfs.
-fn runc_like_spec(rootfs: &Path, args: &[&str], seccomp: Option<&Value>) -> Value {
-    let caps = json!(CAPS);
-    let mut spec = json!({
-        "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": false,
-            "user": { "uid": 0, "gid": 0 },
-            "args": args,
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps },
-            "rlimits": [ { "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 } ],
-            "noNewPrivileges": true
-        },
-        "root": { "path": rootfs, "readonly": true },
-        "hostname": "bench",
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc" },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-              "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
-        ],
-        "linux": {
-            "resources": { "devices": [ { "allow": false, "access": "rwm" } ] },
-            "namespaces": [ { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                            { "type": "uts" }, { "type": "mount" } ],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-                "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        }
-    });
-    if let Some(seccomp) = seccomp {
-        spec["linux"]["seccomp"] = seccomp.clone();
-    }
-    spec
-}
-
-fn write_bundle(base: &Path, name: &'static str, spec: &Value) -> Result<Bundle> {
-    let dir = base.join(format!("bundle-{name}"));
-    fs::create_dir_all(&dir)?;
-    fs::write(dir.join("config.json"), serde_json::to_vec_pretty(spec)?)
-        .with_context(|| format!("write {}/config.json", dir.display()))?;
-    Ok(Bundle { name, dir })
-}
-
-/// The seccomp profile for the second bundle, as an OCI `LinuxSeccomp` object, and where it
-/// came from; `None` when neither source exists.
-fn seccomp_profile() -> Result<Option<(Value, String)>> {
-    let ours = workspace_root().join("crates/hcs/src/seccomp/default-profile.json");
-    if ours.is_file() {
-        let text = fs::read_to_string(&ours).with_context(|| format!("read {}", ours.display()))?;
-        let profile =
-            serde_json::from_str(&text).with_context(|| format!("parse {}", ours.display()))?;
-        return Ok(Some((profile, ours.display().to_string())));
-    }
-    if Path::new(CONTAINERS_SECCOMP).is_file() {
-        let text = fs::read_to_string(CONTAINERS_SECCOMP)?;
-        let profile: Value =
-            serde_json::from_str(&text).context("parse containers seccomp.json")?;
-        let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let oci = containers_profile_to_oci(&profile, &CAPS, &kernel);
-        return Ok(Some((
-            oci,
-            format!("{CONTAINERS_SECCOMP} (resolved for amd64 and the bundle's caps)"),
-        )));
-    }
-    Ok(None)
-}
-
-/// Resolves a Docker / containers-common profile (with `archMap`, `includes`, `excludes`) into the
-/// OCI form for amd64 and the given capabilities, as the engines do before calling a runtime.
-fn containers_profile_to_oci(profile: &Value, caps: &[&str], kernel: &str) -> Value {
-    let arch = "amd64";
-    let strs = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let kernel_at_least = |min: &str| version_tuple(kernel) >= version_tuple(min);
-    let mut syscalls = Vec::new();
-    for rule in profile["syscalls"].as_array().into_iter().flatten() {
-        let inc = &rule["includes"];
-        let exc = &rule["excludes"];
-        let inc_arches = strs(&inc["arches"]);
-        if !inc_arches.is_empty() && !inc_arches.iter().any(|a| a == arch) {
-            continue;
-        }
-        if strs(&exc["arches"]).iter().any(|a| a == arch) {
-            continue;
-        }
-        if !strs(&inc["caps"])
-            .iter()
-            .all(|c| caps.contains(&c.as_str()))
-        {
-            continue;
-        }
-        if strs(&exc["caps"])
-            .iter()
-            .any(|c| caps.contains(&c.as_str()))
-        {
-            continue;
-        }
-        if let Some(min) = inc["minKernel"].as_str() {
-            if !kernel_at_least(min) {
-                continue;
-            }
-        }
-        let mut out = json!({ "names": rule["names"], "action": rule["action"] });
-        if let Some(args) = rule["args"].as_array().filter(|a| !a.is_empty()) {
-            out["args"] = Value::Array(args.clone());
-        }
-        if let Some(errno) = rule["errnoRet"].as_u64() {
-            out["errnoRet"] = errno.into();
-        }
-        syscalls.push(out);
-    }
-    let mut architectures = Vec::new();
-    for entry in profile["archMap"].as_array().into_iter().flatten() {
-        if entry["architecture"] == "SCMP_ARCH_X86_64" {
-            architectures.push(entry["architecture"].clone());
-            architectures.extend(
-                entry["subArchitectures"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-        }
-    }
-    let mut oci = json!({ "defaultAction": profile["defaultAction"], "architectures": architectures, "syscalls": syscalls });
-    if let Some(errno) = profile["defaultErrnoRet"].as_u64() {
-        oci["defaultErrnoRet"] = errno.into();
-    }
-    oci
-}
-
-fn version_tuple(v: &str) -> Vec<u64> {
-    v.split(|c: char| !c.is_ascii_digit())
-        .take(3)
-        .map(|p| p.parse().unwrap_or(0))
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
 // Running one lifecycle
 
 #[derive(Debug, Default, Clone)]
@@ -482,6 +298,8 @@ impl Runtime {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
+            // Own process group, so a timeout kills whatever the runtime started too.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("spawn {}", self.path.display()))
     }
@@ -492,7 +310,7 @@ impl Runtime {
         let pid = i32::try_from(child.id()).context("pid")?;
         match wait_child(pid, Instant::now() + timeout)? {
             None => {
-                kill(Pid::from_raw(pid), Signal::SIGKILL).ok();
+                killpg(Pid::from_raw(pid), Signal::SIGKILL).ok();
                 child.wait().ok();
                 Ok(Step::Hung)
             }
@@ -522,7 +340,7 @@ impl Runtime {
         if let Ok(child) = self.command(&["delete", "-f", id]) {
             let pid = child.id() as i32;
             if !matches!(wait_child(pid, Instant::now() + timeout), Ok(Some(_))) {
-                kill(Pid::from_raw(pid), Signal::SIGKILL).ok();
+                killpg(Pid::from_raw(pid), Signal::SIGKILL).ok();
                 waitpid(Pid::from_raw(pid), None).ok();
             }
         }
@@ -634,7 +452,7 @@ impl Runtime {
         ])?;
         let status = wait_child(child.id() as i32, Instant::now() + timeout)?;
         if status.is_none() {
-            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).ok();
+            killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL).ok();
             child.wait().ok();
         }
         self.force_delete(&id, timeout);
@@ -655,140 +473,6 @@ fn ms_since(t: Instant) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // Results
-
-#[derive(Default)]
-struct Series {
-    samples: Vec<Sample>,
-    hung: usize,
-    failed: usize,
-    first_error: Option<String>,
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs.sort_by(f64::total_cmp);
-    let mid = xs.len() / 2;
-    if xs.len() % 2 == 1 {
-        xs[mid]
-    } else {
-        (xs[mid - 1] + xs[mid]) / 2.0
-    }
-}
-
-struct Stats {
-    wall: f64,
-    cpu: f64,
-}
-
-impl Series {
-    fn stats(&self) -> Stats {
-        Stats {
-            wall: median(self.samples.iter().map(|s| s.wall_ms).collect()),
-            cpu: median(self.samples.iter().map(|s| s.cpu_ms).collect()),
-        }
-    }
-
-    fn phase_medians(&self) -> Option<[f64; 4]> {
-        let phases: Vec<[f64; 4]> = self.samples.iter().filter_map(|s| s.phases).collect();
-        if phases.is_empty() {
-            return None;
-        }
-        Some([0, 1, 2, 3].map(|i| median(phases.iter().map(|p| p[i]).collect())))
-    }
-}
-
-fn print_table(bundle: &str, mode: Mode, runtimes: &[Runtime], series: &[Series]) {
-    println!(
-        "\n== bundle {bundle}, mode {} (medians, ms) ==",
-        mode.name()
-    );
-    let cycle = mode == Mode::Cycle;
-    print!("{:<8} {:>4} {:>9} {:>9}", "runtime", "n", "wall", "cpu");
-    if cycle {
-        print!(
-            " {:>8} {:>8} {:>8} {:>8}",
-            "create", "start", "wait", "delete"
-        );
-    }
-    println!(" {:>5} {:>6}", "hung", "failed");
-    for (rt, s) in runtimes.iter().zip(series) {
-        let st = s.stats();
-        print!(
-            "{:<8} {:>4} {:>9.1} {:>9.1}",
-            rt.name,
-            s.samples.len(),
-            st.wall,
-            st.cpu
-        );
-        if cycle {
-            let p = s.phase_medians().unwrap_or([f64::NAN; 4]);
-            print!(" {:>8.1} {:>8.1} {:>8.1} {:>8.1}", p[0], p[1], p[2], p[3]);
-        }
-        println!(" {:>5} {:>6}", s.hung, s.failed);
-        if let Some(e) = &s.first_error {
-            println!("         first error: {e}");
-        }
-    }
-    let by_name = |name: &str| {
-        runtimes
-            .iter()
-            .position(|r| r.name == name)
-            .map(|i| series[i].stats())
-    };
-    if let Some(ours) = by_name("runhcs") {
-        for peer in ["crun", "runc"] {
-            if let Some(p) = by_name(peer) {
-                println!(
-                    "ratio runhcs/{peer}: cpu {:.2}x  wall {:.2}x",
-                    ours.cpu / p.cpu,
-                    ours.wall / p.wall
-                );
-            }
-        }
-    }
-}
-
-fn goal_line(
-    results: &[(String, Mode, Vec<Series>)],
-    runtimes: &[Runtime],
-    bundle: &str,
-    limit: f64,
-) -> String {
-    let what = format!("{bundle} run CPU runhcs <= {limit:.1}x crun");
-    let idx = |name: &str| runtimes.iter().position(|r| r.name == name);
-    let row = results
-        .iter()
-        .find(|(b, m, _)| b == bundle && *m == Mode::Run);
-    match (row, idx("runhcs"), idx("crun")) {
-        (Some((_, _, series)), Some(ours), Some(crun)) => {
-            let ratio = series[ours].stats().cpu / series[crun].stats().cpu;
-            let verdict = if ratio.is_nan() { "n/a" } else if ratio <= limit { "MET" } else { "NOT MET" };
-            format!("goal: {what}: {ratio:.2}x {verdict}")
-        }
-        _ => format!("goal: {what}: n/a (needs runhcs and crun in --runtimes and the {bundle} bundle, mode run)"),
-    }
-}
-
-fn samples_json(s: &Series) -> Value {
-    json!({
-        "hung": s.hung,
-        "failed": s.failed,
-        "first_error": s.first_error,
-        "samples": s.samples.iter().map(|x| {
-            let mut v = json!({ "wall_ms": x.wall_ms, "cpu_ms": x.cpu_ms });
-            if let Some(p) = x.phases {
-                v["create_ms"] = p[0].into();
-                v["start_ms"] = p[1].into();
-                v["wait_ms"] = p[2].into();
-                v["delete_ms"] = p[3].into();
-            }
-            v
-        }).collect::<Vec<_>>(),
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
