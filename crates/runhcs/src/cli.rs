@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "runhcs", version, about = "wharf's OCI runtime: runs containers from OCI bundles (runc-compatible)")]
+#[command(name = "runhcs", version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"), about = "wharf's OCI runtime: runs containers from OCI bundles (runc-compatible)")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

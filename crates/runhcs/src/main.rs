@@ -24,7 +24,8 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             logger.error(e.as_ref());
-            1
+            // runc: exec exits 255 when the process could not be started.
+            if matches!(cli.command, cli::Command::Exec(_)) { 255 } else { 1 }
         }
     };
     std::process::exit(code);

@@ -162,7 +162,7 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             _ => return Err(Error::Init("runtime went away during hooks".into())),
         }
-        let state = hook_state(cfg, "created", host_pid);
+        let state = hook_state(cfg, super::state::Status::Creating, host_pid);
         super::hooks::run("createContainer", cfg.spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()), &state)?;
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
         if process.terminal().unwrap_or(false) {
@@ -226,7 +226,7 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
         Mode::Exec => {}
     }
     if cfg.mode != Mode::Exec {
-        let state = hook_state(cfg, "running", host_pid);
+        let state = hook_state(cfg, super::state::Status::Created, host_pid);
         super::hooks::run("startContainer", cfg.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
     }
     if let (Some(f), true) = (cfg.seccomp, nnp) {
@@ -252,11 +252,11 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     Err(Error::sys(format!("exec {:?}", exe), e))
 }
 
-fn hook_state(cfg: &Config, status: &str, pid: i32) -> super::state::OciState {
+fn hook_state(cfg: &Config, status: super::state::Status, pid: i32) -> super::state::OciState {
     super::state::OciState {
         oci_version: cfg.spec.version().clone(),
         id: cfg.id.to_string(),
-        status: if status == "running" { super::state::Status::Running } else { super::state::Status::Created },
+        status,
         pid,
         bundle: cfg.bundle.to_path_buf(),
         rootfs: cfg.rootfs.to_path_buf(),
