@@ -4,6 +4,8 @@
 //! and reports the syscall results it sees over a pipe. The test process has several threads
 //! (libtest), so the child only makes raw syscalls: no allocation, no locks, no panics.
 
+#![allow(clippy::unwrap_used)] // tests; the workspace has no clippy.toml allowing it
+
 use hcs::seccomp::{default_profile, Filter};
 use oci_spec::runtime::LinuxSeccomp;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

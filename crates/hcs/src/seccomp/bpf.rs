@@ -235,7 +235,7 @@ pub(crate) fn validate(insns: &[libc::sock_filter]) -> Result<(), &'static str> 
         let rest = n - pc - 1; // instructions after this one
         match i.code {
             LD_ABS => {
-                if i.k % 4 != 0 || i.k >= SECCOMP_DATA_LEN || i.jt != 0 || i.jf != 0 {
+                if !i.k.is_multiple_of(4) || i.k >= SECCOMP_DATA_LEN || i.jt != 0 || i.jf != 0 {
                     return Err("load outside seccomp_data");
                 }
             }

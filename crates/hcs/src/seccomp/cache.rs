@@ -10,7 +10,6 @@ use super::arch::Arch;
 use super::{Error, Filter};
 use oci_spec::runtime::LinuxSeccomp;
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -27,9 +26,11 @@ pub(crate) fn key(seccomp: &LinuxSeccomp, native: Arch) -> Option<String> {
     h.update(native.name().as_bytes());
     h.update([0]);
     h.update(&json);
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(64);
     for b in h.finalize() {
-        let _ = write!(hex, "{b:02x}"); // writing to a String cannot fail
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     Some(hex)
 }
@@ -85,7 +86,10 @@ fn write_atomic(dir: &Path, file: &Path, bytes: &[u8]) -> io::Result<()> {
         fs::rename(&tmp, file)
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp); // best effort: the temp file may not exist
+        // Best effort: the temporary file may not even exist.
+        if let Err(e) = fs::remove_file(&tmp) {
+            tracing::debug!(path = %tmp.display(), error = %e, "cannot remove temporary cache file");
+        }
     }
     result
 }

@@ -36,6 +36,7 @@ mod bpf;
 mod cache;
 mod compile;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // the workspace has no clippy.toml with allow-unwrap-in-tests
 mod tests;
 
 pub use arch::Arch;
@@ -210,7 +211,7 @@ impl Filter {
     /// uses the instructions the compiler emits, jumps forward within bounds and ends in a
     /// return.
     pub fn from_bytes(bytes: &[u8]) -> Result<Filter, Error> {
-        if bytes.len() < HEADER_LEN || bytes.len() % 8 != 0 {
+        if bytes.len() < HEADER_LEN || !bytes.len().is_multiple_of(8) {
             return Err(Error::Decode(
                 "length is not a header plus whole instructions",
             ));
