@@ -209,6 +209,10 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     let fifo = if mode == LaunchMode::Create || detached {
         let p = dir.join(state::EXEC_FIFO);
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(|e| Error::sys(format!("create exec fifo {}", p.display()), e))?;
+        // mkfifo honours the umask; the container's root (maybe a mapped id) must be able to open it.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o622)).map_err(|e| Error::io("chmod exec fifo", &p, e))?;
+        let (uid, gid) = root_ids(spec);
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(|e| Error::io("chown exec fifo", &p, e))?;
         Some(sys::openat2(libc::AT_FDCWD, &p, libc::O_PATH, 0, 0).map_err(|e| Error::sys("open exec fifo", e))?)
     } else {
         None
@@ -436,4 +440,13 @@ fn with_default_devices(res: &oci_spec::runtime::LinuxResources, created: Option
     let mut out = res.clone();
     out.set_devices(Some(all));
     out
+}
+
+/// The host ids of the container's root (uid/gid 0 through the user namespace maps, if any).
+fn root_ids(spec: &Spec) -> (u32, u32) {
+    let map = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.and_then(|v| v.iter().find(|e| e.container_id() == 0).map(|e| e.host_id())).unwrap_or(0)
+    };
+    let linux = spec.linux().as_ref();
+    (map(linux.and_then(|l| l.uid_mappings().as_ref())), map(linux.and_then(|l| l.gid_mappings().as_ref())))
 }
