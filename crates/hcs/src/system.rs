@@ -35,7 +35,10 @@ pub struct ComputeSystem {
 
 impl ComputeSystem {
     pub fn open(root: &Path, id: &str) -> Result<Self> {
-        Ok(ComputeSystem { root: root.to_path_buf(), record: state::load(root, id)? })
+        Ok(ComputeSystem {
+            root: root.to_path_buf(),
+            record: state::load(root, id)?,
+        })
     }
 
     pub fn id(&self) -> &str {

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Start-latency benchmark: runhcs against crun and runc on this machine.
 //!
 //! Runs a `/bin/true` container in two modes and measures wall time and CPU time (user+sys of

@@ -185,6 +185,9 @@ pub struct ExecArgs {
 impl Command {
     /// Verbs that put a process into a container need the /proc/self/exe protection.
     pub fn spawns_container_process(&self) -> bool {
-        matches!(self, Command::Create(_) | Command::Run { .. } | Command::Exec(_))
+        matches!(
+            self,
+            Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+        )
     }
 }

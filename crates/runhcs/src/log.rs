@@ -11,7 +11,10 @@ pub struct Logger {
 
 impl Logger {
     pub fn new(g: &Global) -> Logger {
-        Logger { file: g.log.clone().filter(|p| !p.as_os_str().is_empty()), json: g.log_format == "json" }
+        Logger {
+            file: g.log.clone().filter(|p| !p.as_os_str().is_empty()),
+            json: g.log_format == "json",
+        }
     }
 
     pub fn error(&self, e: &(dyn std::error::Error + 'static)) {
@@ -26,7 +29,11 @@ impl Logger {
         } else {
             format!("time=\"{time}\" level=error msg={msg:?}")
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             writeln!(f, "{line}").ok();
         }
     }

@@ -25,7 +25,11 @@ fn main() {
         Err(e) => {
             logger.error(e.as_ref());
             // runc: exec exits 255 when the process could not be started.
-            if matches!(cli.command, cli::Command::Exec(_)) { 255 } else { 1 }
+            if matches!(cli.command, cli::Command::Exec(_)) {
+                255
+            } else {
+                1
+            }
         }
     };
     std::process::exit(code);

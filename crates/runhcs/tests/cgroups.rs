@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! cgroup v1 (hybrid host): limits visible on the host and inside, enforced, cleaned up.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! CLI surface: `spec`, `features`, error messages, global `--log`/`--log-format`.
 
 mod common;

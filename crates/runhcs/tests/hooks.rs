@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! OCI hooks: every kind runs, at the right time, with the state on stdin, its args and env;
 //! a failing prestart hook aborts create and leaves nothing behind; timeouts are honoured.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Container lifecycle: create/start/state/kill/delete, run, list, pause/resume.
 
 mod common;

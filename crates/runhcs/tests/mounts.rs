@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Mounts: binds, tmpfs options, propagation, read-only root, symlink-safe targets,
 //! masked/read-only paths, /dev, `linux.devices`, `--no-pivot`.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Namespaces: created, shared with the host when omitted, joined by path, user/cgroup/time.
 
 mod common;

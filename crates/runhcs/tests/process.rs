@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! `process.*` and the per-process bits of `linux.*`, checked from inside the container.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Security boundaries: fd hygiene, cwd resolution, /proc/<pid>/exe (CVE-2019-5736 class),
 //! seccomp, LSM fields on a host without an LSM.
 

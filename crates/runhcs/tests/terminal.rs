@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Terminals: `--console-socket` (pty master over SCM_RIGHTS) and a foreground `run` whose
 //! stdio is a pty the test provides.
 

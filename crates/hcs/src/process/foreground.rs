@@ -13,7 +13,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 /// Blocks every signal in this (single-threaded) process; returns the previous mask.
 pub fn block_all() -> Result<SigSet, Errno> {
     let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old))?;
+    nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )?;
     Ok(old)
 }
 
@@ -56,15 +60,32 @@ pub fn wait(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32, E
     res
 }
 
-fn loop_until_exit(child: nix::unistd::Pid, pidfd: &OwnedFd, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32, Errno> {
+fn loop_until_exit(
+    child: nix::unistd::Pid,
+    pidfd: &OwnedFd,
+    sfd: &SignalFd,
+    master: Option<&OwnedFd>,
+) -> Result<i32, Errno> {
     let mut stdin_open = master.is_some();
     let mut buf = [0u8; 16 * 1024];
     loop {
-        let mut fds = vec![libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd {
+            fd: sfd.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if let Some(m) = master {
-            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: m.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
             if stdin_open {
-                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
         }
         // SAFETY: `fds` is a valid array of pollfd of the length passed.
@@ -88,7 +109,8 @@ fn loop_until_exit(child: nix::unistd::Pid, pidfd: &OwnedFd, sfd: &SignalFd, mas
                         }
                     }
                     libc::SIGWINCH => {
-                        if let (Some(m), Some((r, c))) = (master, tty::get_size(&std::io::stdin())) {
+                        if let (Some(m), Some((r, c))) = (master, tty::get_size(&std::io::stdin()))
+                        {
                             tty::set_size(m, r, c).ok();
                         }
                     }
@@ -98,12 +120,17 @@ fn loop_until_exit(child: nix::unistd::Pid, pidfd: &OwnedFd, sfd: &SignalFd, mas
             }
         }
         if let Some(m) = master {
-            if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 && !copy(m.as_fd(), 1, &mut buf) {
+            if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 && !copy(m.as_fd(), 1, &mut buf)
+            {
                 // EIO: the slave side closed; keep waiting for the exit.
             }
             if stdin_open && fds.len() > 2 && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
                 // SAFETY: fd 0 stays open for our whole life.
-                if !copy(unsafe { BorrowedFd::borrow_raw(0) }, m.as_raw_fd(), &mut buf) {
+                if !copy(
+                    unsafe { BorrowedFd::borrow_raw(0) },
+                    m.as_raw_fd(),
+                    &mut buf,
+                ) {
                     stdin_open = false;
                 }
             }
@@ -133,7 +160,12 @@ fn copy(from: BorrowedFd, to: i32, buf: &mut [u8]) -> bool {
 fn drain(m: &OwnedFd) {
     let mut buf = [0u8; 16 * 1024];
     // Non-blocking: whatever is left in the pty after the process exited.
-    if nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).is_ok() {
+    if nix::fcntl::fcntl(
+        m,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .is_ok()
+    {
         while copy(m.as_fd(), 1, &mut buf) {}
     }
 }

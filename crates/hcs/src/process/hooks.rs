@@ -13,9 +13,15 @@ pub fn run(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> R
     if hooks.is_empty() {
         return Ok(());
     }
-    let json = serde_json::to_vec(state).map_err(|e| Error::Init(format!("encode state for hooks: {e}")))?;
+    let json = serde_json::to_vec(state)
+        .map_err(|e| Error::Init(format!("encode state for hooks: {e}")))?;
     for (index, h) in hooks.iter().enumerate() {
-        run_one(h, &json).map_err(|reason| Error::Hook { kind, index, path: h.path().display().to_string(), reason })?;
+        run_one(h, &json).map_err(|reason| Error::Hook {
+            kind,
+            index,
+            path: h.path().display().to_string(),
+            reason,
+        })?;
     }
     Ok(())
 }
@@ -33,7 +39,9 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE only.
@@ -43,7 +51,10 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             }
         }
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
@@ -66,5 +77,9 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         use std::io::Read;
         e.read_to_string(&mut stderr).ok();
     }
-    Err(format!("{status}{}{}", if stderr.is_empty() { "" } else { ": " }, stderr.trim()))
+    Err(format!(
+        "{status}{}{}",
+        if stderr.is_empty() { "" } else { ": " },
+        stderr.trim()
+    ))
 }

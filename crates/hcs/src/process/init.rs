@@ -95,7 +95,8 @@ fn sys_err(step: impl Into<String>) -> impl FnOnce(Errno) -> Error {
 
 fn setup_and_exec(cfg: &Config) -> Result<Never> {
     // Die with the runtime while we are being set up.
-    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(sys_err("set parent death signal"))?;
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64)
+        .map_err(sys_err("set parent death signal"))?;
     // (If the runtime died before that, the channel below reads EOF and we stop.)
     // No descriptor of the runtime's caller may reach the container (CVE-2024-21626 class):
     // close everything above stdio and the preserved fds except our own channels.
@@ -103,7 +104,8 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     keep.extend(cfg.fifo.map(|f| f.as_raw_fd()));
     keep.extend(cfg.console_socket.map(|f| f.as_raw_fd()));
     keep.extend(cfg.join.iter().map(|(_, f)| f.as_raw_fd()));
-    sys::close_fds_except(3 + cfg.preserve_fds as RawFd, &keep).map_err(sys_err("close inherited descriptors"))?;
+    sys::close_fds_except(3 + cfg.preserve_fds as RawFd, &keep)
+        .map_err(sys_err("close inherited descriptors"))?;
     // Do not let the container read this process's memory or /proc/<pid>/exe while we set up.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(sys_err("set non-dumpable"))?;
 
@@ -115,21 +117,32 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
 
     nix::unistd::setsid().map_err(sys_err("setsid"))?;
     // Our pid as the host sees it, for hook state (the host's /proc is still mounted here).
-    let host_pid = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+    let host_pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0);
 
     for (typ, fd) in cfg.join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(super::launch::ns_flag(*typ))).map_err(sys_err(format!("join {typ:?} namespace")))?;
+        nix::sched::setns(
+            fd,
+            nix::sched::CloneFlags::from_bits_retain(super::launch::ns_flag(*typ)),
+        )
+        .map_err(sys_err(format!("join {typ:?} namespace")))?;
     }
     if cfg.unshare_flags != 0 {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(cfg.unshare_flags)).map_err(sys_err("unshare namespaces"))?;
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(cfg.unshare_flags))
+            .map_err(sys_err("unshare namespaces"))?;
     }
     if cfg.new_cgroupns {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(sys_err("unshare cgroup namespace"))?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(sys_err("unshare cgroup namespace"))?;
     }
     if cfg.new_userns {
         // Become root of the new user namespace (the maps are written by now).
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(sys_err("become root in user namespace (gid)"))?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(sys_err("become root in user namespace (uid)"))?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(sys_err("become root in user namespace (gid)"))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(sys_err("become root in user namespace (uid)"))?;
     }
 
     let process = cfg.process;
@@ -156,14 +169,27 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
         };
         rootfs::prepare(&ctx)?;
         ensure_cwd(cfg.rootfs, process.cwd());
-        cfg.chan.send(&Msg::CreateRuntime).map_err(sys_err("report namespaces ready"))?;
-        match cfg.chan.recv().map_err(sys_err("wait for createRuntime hooks"))? {
+        cfg.chan
+            .send(&Msg::CreateRuntime)
+            .map_err(sys_err("report namespaces ready"))?;
+        match cfg
+            .chan
+            .recv()
+            .map_err(sys_err("wait for createRuntime hooks"))?
+        {
             Some((Msg::HooksDone, _)) => {}
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             _ => return Err(Error::Init("runtime went away during hooks".into())),
         }
         let state = hook_state(cfg, super::state::Status::Creating, host_pid);
-        super::hooks::run("createContainer", cfg.spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()), &state)?;
+        super::hooks::run(
+            "createContainer",
+            cfg.spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.create_container().as_ref()),
+            &state,
+        )?;
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
         if process.terminal().unwrap_or(false) {
             master = Some(open_tty(cfg, true)?);
@@ -178,21 +204,29 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
             if let Some(p) = linux.personality() {
                 if p.domain() == oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 {
                     // SAFETY: personality with an integer argument.
-                    sys::check(unsafe { libc::personality(0x0008) } as libc::c_long).map_err(sys_err("set personality LINUX32"))?;
+                    sys::check(unsafe { libc::personality(0x0008) } as libc::c_long)
+                        .map_err(sys_err("set personality LINUX32"))?;
                 }
             }
         }
     }
     if let Some(m) = master.as_ref() {
         if cfg.tty_to_parent {
-            cfg.chan.send_with_fd(&Msg::PtyMaster, Some(m.as_raw_fd())).map_err(sys_err("send pty master"))?;
+            cfg.chan
+                .send_with_fd(&Msg::PtyMaster, Some(m.as_raw_fd()))
+                .map_err(sys_err("send pty master"))?;
         }
     }
     drop(master);
 
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| Error::io("set process.oomScoreAdj (lowering it needs CAP_SYS_RESOURCE)", "/proc/self/oom_score_adj", e))?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::io(
+                "set process.oomScoreAdj (lowering it needs CAP_SYS_RESOURCE)",
+                "/proc/self/oom_score_adj",
+                e,
+            )
+        })?;
     }
     set_rlimits(process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -207,16 +241,35 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).map_err(sys_err(format!("chdir to process.cwd {}", cwd.display())))?;
     verify_cwd()?;
-    let argv: Vec<CString> = process.args().iter().flatten().map(|a| sys::cstr(a)).collect::<std::result::Result<_, _>>().map_err(sys_err("process.args"))?;
+    let argv: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(sys::cstr)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(sys_err("process.args"))?;
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
     }
-    let envp: Vec<CString> = env.iter().map(|a| sys::cstr(a)).collect::<std::result::Result<_, _>>().map_err(sys_err("process.env"))?;
-    let exe = find_executable(&process.args().as_ref().map(|a| a[0].clone()).unwrap_or_default(), process.env().as_deref().unwrap_or(&[]))?;
+    let envp: Vec<CString> = env
+        .iter()
+        .map(sys::cstr)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(sys_err("process.env"))?;
+    let exe = find_executable(
+        &process
+            .args()
+            .as_ref()
+            .map(|a| a[0].clone())
+            .unwrap_or_default(),
+        process.env().as_deref().unwrap_or(&[]),
+    )?;
 
     sys::prctl(libc::PR_SET_PDEATHSIG, 0).map_err(sys_err("clear parent death signal"))?;
-    cfg.chan.send(&Msg::Ready).map_err(sys_err("report ready"))?;
+    cfg.chan
+        .send(&Msg::Ready)
+        .map_err(sys_err("report ready"))?;
     match cfg.mode {
         Mode::Create => wait_fifo(cfg.fifo)?,
         Mode::Run => match cfg.chan.recv().map_err(sys_err("wait for start"))? {
@@ -227,7 +280,14 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     }
     if cfg.mode != Mode::Exec {
         let state = hook_state(cfg, super::state::Status::Created, host_pid);
-        super::hooks::run("startContainer", cfg.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
+        super::hooks::run(
+            "startContainer",
+            cfg.spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.start_container().as_ref()),
+            &state,
+        )?;
     }
     if let (Some(f), true) = (cfg.seccomp, nnp) {
         f.install()?;
@@ -267,10 +327,15 @@ fn hook_state(cfg: &Config, status: super::state::Status, pid: i32) -> super::st
 }
 
 fn open_tty(cfg: &Config, bind_console: bool) -> Result<OwnedFd> {
-    let size = cfg.process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+    let size = cfg
+        .process
+        .console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16));
     let master = tty::open_in_container(size, bind_console).map_err(|(s, e)| Error::sys(s, e))?;
     if let Some(sock) = cfg.console_socket {
-        tty::send_master(sock.as_raw_fd(), &master).map_err(sys_err("send pty master to console socket"))?;
+        tty::send_master(sock.as_raw_fd(), &master)
+            .map_err(sys_err("send pty master to console socket"))?;
     }
     Ok(master)
 }
@@ -279,19 +344,30 @@ fn wait_fifo(fifo: Option<&OwnedFd>) -> Result<()> {
     let Some(fifo) = fifo else { return Ok(()) };
     // Blocks until `start` opens the fifo for reading.
     let path = sys::fd_path(fifo);
-    let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io("open exec fifo", &path, e))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open exec fifo", &path, e))?;
     use std::io::Write;
-    (&f).write_all(&[0]).map_err(|e| Error::io("write exec fifo", &path, e))
+    (&f).write_all(&[0])
+        .map_err(|e| Error::io("write exec fifo", &path, e))
 }
 
 fn set_domainname(d: &str) -> Result<(), Errno> {
     // SAFETY: pointer and length of a valid byte buffer.
-    sys::check(unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } as libc::c_long).map(|_| ())
+    sys::check(unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } as libc::c_long)
+        .map(|_| ())
 }
 
 /// Creates `process.cwd` inside the rootfs if the image lacks it (as runc does).
 fn ensure_cwd(rootfs: &Path, cwd: &Path) {
-    if let Ok(root) = sys::openat2(libc::AT_FDCWD, rootfs, libc::O_PATH | libc::O_DIRECTORY, 0, 0) {
+    if let Ok(root) = sys::openat2(
+        libc::AT_FDCWD,
+        rootfs,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        0,
+    ) {
         // A read-only image without the directory makes the later chdir fail with a clear error.
         rootfs::ensure_in_root(&root, cwd, false).ok();
     }
@@ -301,14 +377,23 @@ fn ensure_cwd(rootfs: &Path, cwd: &Path) {
 fn verify_cwd() -> Result<()> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() && !p.starts_with("(unreachable)") => Ok(()),
-        Ok(p) => Err(Error::Init(format!("process.cwd resolves outside the container root ({})", p.display()))),
-        Err(e) => Err(Error::sys("process.cwd is not inside the container root", e)),
+        Ok(p) => Err(Error::Init(format!(
+            "process.cwd resolves outside the container root ({})",
+            p.display()
+        ))),
+        Err(e) => Err(Error::sys(
+            "process.cwd is not inside the container root",
+            e,
+        )),
     }
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
     if key.is_empty() || key.contains("..") || key.contains('\0') || key.starts_with(['/', '.']) {
-        return Err(Error::InvalidArgument { field: format!("linux.sysctl[{key:?}]"), reason: "not a sysctl name".into() });
+        return Err(Error::InvalidArgument {
+            field: format!("linux.sysctl[{key:?}]"),
+            reason: "not a sysctl name".into(),
+        });
     }
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
     std::fs::write(&path, value).map_err(|e| Error::io("write linux.sysctl", path, e))
@@ -338,14 +423,26 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 fn set_rlimits(p: &Process) -> Result<()> {
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         // SAFETY: setrlimit with a valid rlimit struct.
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
             let e = Errno::last();
-            let hint = if e == Errno::EPERM { " (raising a hard limit needs CAP_SYS_RESOURCE)" } else { "" };
+            let hint = if e == Errno::EPERM {
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
             return Err(Error::InvalidArgument {
                 field: format!("process.rlimits[{i}]"),
-                reason: format!("{:?} soft={} hard={}: {e}{hint}", r.typ(), r.soft(), r.hard()),
+                reason: format!(
+                    "{:?} soft={} hard={}: {e}{hint}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
             });
         }
     }
@@ -358,7 +455,10 @@ fn set_user_and_caps(p: &Process) -> Result<()> {
     let have = caps::current_permitted().map_err(sys_err("read capabilities"))?;
     let dropped = (want.permitted | want.effective | want.inheritable | want.ambient) & !have;
     if dropped != 0 {
-        tracing::warn!(mask = format!("{dropped:#x}"), "capabilities requested but not held by the runtime are not granted");
+        tracing::warn!(
+            mask = format!("{dropped:#x}"),
+            "capabilities requested but not held by the runtime are not granted"
+        );
     }
     let sets = caps::Sets {
         bounding: want.bounding,
@@ -370,15 +470,22 @@ fn set_user_and_caps(p: &Process) -> Result<()> {
     caps::drop_bounding(sets.bounding).map_err(sys_err("drop bounding capabilities"))?;
     sys::prctl(libc::PR_SET_KEEPCAPS, 1).map_err(sys_err("keep capabilities across setuid"))?;
     let u = p.user();
-    let gids: Vec<nix::unistd::Gid> = u.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    let gids: Vec<nix::unistd::Gid> = u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
     match nix::unistd::setgroups(&gids) {
         Ok(()) => {}
         // In a user namespace with setgroups denied, only an empty list is possible.
         Err(Errno::EPERM) if gids.is_empty() => {}
         Err(e) => return Err(Error::sys("set process.user.additionalGids", e)),
     }
-    nix::unistd::setresgid(u.gid().into(), u.gid().into(), u.gid().into()).map_err(sys_err(format!("set process.user.gid {}", u.gid())))?;
-    nix::unistd::setresuid(u.uid().into(), u.uid().into(), u.uid().into()).map_err(sys_err(format!("set process.user.uid {}", u.uid())))?;
+    nix::unistd::setresgid(u.gid().into(), u.gid().into(), u.gid().into())
+        .map_err(sys_err(format!("set process.user.gid {}", u.gid())))?;
+    nix::unistd::setresuid(u.uid().into(), u.uid().into(), u.uid().into())
+        .map_err(sys_err(format!("set process.user.uid {}", u.uid())))?;
     sys::prctl(libc::PR_SET_KEEPCAPS, 0).map_err(sys_err("clear keepcaps"))?;
     caps::apply(&sets).map_err(sys_err("set capabilities"))?;
     if let Some(m) = u.umask() {
@@ -390,25 +497,34 @@ fn set_user_and_caps(p: &Process) -> Result<()> {
 /// Resolves `args[0]` like execvp with the container's PATH, failing early with a clear error.
 fn find_executable(arg0: &str, env: &[String]) -> Result<CString> {
     let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && {
-            use std::os::unix::fs::PermissionsExt;
-            m.permissions().mode() & 0o111 != 0
+        std::fs::metadata(p).is_ok_and(|m| {
+            m.is_file() && {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o111 != 0
+            }
         })
     };
     if arg0.contains('/') {
         if executable(Path::new(arg0)) {
             return sys::cstr(arg0).map_err(sys_err("process.args[0]"));
         }
-        return Err(Error::Init(format!("exec: {arg0:?}: no such executable file")));
+        return Err(Error::Init(format!(
+            "exec: {arg0:?}: no such executable file"
+        )));
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let cand = Path::new(dir).join(arg0);
         if executable(&cand) {
             return sys::cstr(cand.as_os_str()).map_err(sys_err("process.args[0]"));
         }
     }
-    Err(Error::Init(format!("exec: {arg0:?}: executable file not found in $PATH")))
+    Err(Error::Init(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
 }
 
 /// Unblocks every signal and restores SIGPIPE (Rust's runtime ignores it) before exec.

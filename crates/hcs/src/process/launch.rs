@@ -83,13 +83,24 @@ pub struct NsPlan {
 }
 
 fn open_ns(path: &Path, field: String) -> Result<OwnedFd> {
-    std::fs::File::open(path).map(OwnedFd::from).map_err(|e| Error::InvalidArgument { field, reason: format!("open {}: {e}", path.display()) })
+    std::fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::InvalidArgument {
+            field,
+            reason: format!("open {}: {e}", path.display()),
+        })
 }
 
 pub fn plan_namespaces(spec: &Spec) -> Result<NsPlan> {
     let mut plan = NsPlan::default();
-    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
-    let user_joined = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+    let nss = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let user_joined = nss
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
     let mut user_join = None;
     for (i, ns) in nss.iter().enumerate() {
         let t = ns.typ();
@@ -97,7 +108,9 @@ pub fn plan_namespaces(spec: &Spec) -> Result<NsPlan> {
             Some(p) => {
                 let fd = open_ns(p, format!("linux.namespaces[{i}].path"))?;
                 match t {
-                    LinuxNamespaceType::Pid | LinuxNamespaceType::Time => plan.parent_join.push((t, fd)),
+                    LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
+                        plan.parent_join.push((t, fd))
+                    }
                     LinuxNamespaceType::User => user_join = Some((t, fd)),
                     _ => plan.join.push((t, fd)),
                 }
@@ -163,30 +176,66 @@ impl Drop for Cleanup {
 
 /// Polls a pidfd until the process exits (or `ms` pass).
 pub fn wait_pidfd(pidfd: &OwnedFd, ms: i32) -> bool {
-    let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut p, 1, ms) > 0 }
 }
 
-pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &CreateOptions) -> Result<Launched> {
+pub fn create(
+    root: &Path,
+    id: &str,
+    bundle: &Bundle,
+    mode: LaunchMode,
+    opts: &CreateOptions,
+) -> Result<Launched> {
     state::validate_id(id)?;
     let spec = &bundle.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidArgument { field: "process".into(), reason: "missing".into() })?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidArgument {
+            field: "process".into(),
+            reason: "missing".into(),
+        })?;
     let terminal = process.terminal().unwrap_or(false);
     let detached = mode == LaunchMode::Create || !opts.foreground;
     if terminal && detached && opts.console_socket.is_none() {
-        return Err(Error::InvalidArgument { field: "--console-socket".into(), reason: "cannot allocate tty if runhcs will detach without setting console socket".into() });
+        return Err(Error::InvalidArgument {
+            field: "--console-socket".into(),
+            reason: "cannot allocate tty if runhcs will detach without setting console socket"
+                .into(),
+        });
     }
     if !terminal && opts.console_socket.is_some() {
-        return Err(Error::InvalidArgument { field: "--console-socket".into(), reason: "cannot use console socket if runhcs will not detach or allocate tty".into() });
+        return Err(Error::InvalidArgument {
+            field: "--console-socket".into(),
+            reason: "cannot use console socket if runhcs will not detach or allocate tty".into(),
+        });
     }
     let plan = plan_namespaces(spec)?;
-    if plan.clone_flags & libc::CLONE_NEWNS == 0 && plan.unshare_flags & libc::CLONE_NEWNS == 0 && !plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
-        return Err(Error::InvalidConfig { file: bundle.dir.join("config.json"), field: "linux.namespaces".into(), reason: "a mount namespace is required".into() });
+    if plan.clone_flags & libc::CLONE_NEWNS == 0
+        && plan.unshare_flags & libc::CLONE_NEWNS == 0
+        && !plan
+            .join
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::Mount)
+    {
+        return Err(Error::InvalidConfig {
+            file: bundle.dir.join("config.json"),
+            field: "linux.namespaces".into(),
+            reason: "a mount namespace is required".into(),
+        });
     }
     let linux = spec.linux().as_ref();
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(Filter::compile_cached(s, &root.join(".cache").join("seccomp"))?),
+        Some(s) => Some(Filter::compile_cached(
+            s,
+            &root.join(".cache").join("seccomp"),
+        )?),
         None => None,
     };
 
@@ -194,40 +243,62 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     let dir = state::dir(root, id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists { id: id.into() }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists { id: id.into() })
+        }
         Err(e) => return Err(Error::io("create state directory", &dir, e)),
     }
-    let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, armed: true };
+    let mut cleanup = Cleanup {
+        dir: dir.clone(),
+        cgroup: None,
+        child: None,
+        armed: true,
+    };
 
     let cgroup = cgroups::Manager::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
     if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup.apply(&with_default_devices(res, linux.and_then(|l| l.devices().as_ref())))?;
+        cgroup.apply(&with_default_devices(
+            res,
+            linux.and_then(|l| l.devices().as_ref()),
+        ))?;
     }
 
     let fifo = if mode == LaunchMode::Create || detached {
         let p = dir.join(state::EXEC_FIFO);
-        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(|e| Error::sys(format!("create exec fifo {}", p.display()), e))?;
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::sys(format!("create exec fifo {}", p.display()), e))?;
         // mkfifo honours the umask; the container's root (maybe a mapped id) must be able to open it.
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o622)).map_err(|e| Error::io("chmod exec fifo", &p, e))?;
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(|e| Error::io("chmod exec fifo", &p, e))?;
         let (uid, gid) = root_ids(spec);
-        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(|e| Error::io("chown exec fifo", &p, e))?;
-        Some(sys::openat2(libc::AT_FDCWD, &p, libc::O_PATH, 0, 0).map_err(|e| Error::sys("open exec fifo", e))?)
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+            .map_err(|e| Error::io("chown exec fifo", &p, e))?;
+        Some(
+            sys::openat2(libc::AT_FDCWD, &p, libc::O_PATH, 0, 0)
+                .map_err(|e| Error::sys("open exec fifo", e))?,
+        )
     } else {
         None
     };
     let console = match &opts.console_socket {
-        Some(p) => Some(super::tty::connect_console_socket(p).map_err(|e| Error::io("connect to --console-socket", p, e))?),
+        Some(p) => Some(
+            super::tty::connect_console_socket(p)
+                .map_err(|e| Error::io("connect to --console-socket", p, e))?,
+        ),
         None => None,
     };
-    let (parent_chan, child_chan) = sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
+    let (parent_chan, child_chan) =
+        sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
 
     for (t, fd) in &plan.parent_join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t))).map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
+        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t)))
+            .map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
     }
     if plan.new_timens {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(0x80)).map_err(|e| Error::sys("unshare time namespace", e))?;
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(0x80))
+            .map_err(|e| Error::sys("unshare time namespace", e))?;
         write_time_offsets(spec)?;
     }
     let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
@@ -239,7 +310,11 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
         Ok(Forked::Child) => {
             drop(parent_chan);
             init::run(init::Config {
-                mode: if mode == LaunchMode::Create || detached { Mode::Create } else { Mode::Run },
+                mode: if mode == LaunchMode::Create || detached {
+                    Mode::Create
+                } else {
+                    Mode::Run
+                },
                 id,
                 spec,
                 process,
@@ -272,13 +347,19 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     }
     drop(child_chan);
     drop(console);
-    cleanup.child = Some(pidfd.try_clone().map_err(|e| Error::io("dup pidfd", "", e))?);
+    cleanup.child = Some(
+        pidfd
+            .try_clone()
+            .map_err(|e| Error::io("dup pidfd", "", e))?,
+    );
 
     cgroup.add_process(pid)?;
     if plan.new_userns {
         write_id_maps(spec, pid)?;
     }
-    parent_chan.send(&Msg::Go).map_err(|e| Error::sys("release container init", e))?;
+    parent_chan
+        .send(&Msg::Go)
+        .map_err(|e| Error::sys("release container init", e))?;
 
     let pid_start = sys::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
     let record = Record {
@@ -295,15 +376,29 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     };
     let mut master = None;
     loop {
-        match parent_chan.recv().map_err(|e| Error::sys("read from container init", e))? {
+        match parent_chan
+            .recv()
+            .map_err(|e| Error::sys("read from container init", e))?
+        {
             Some((Msg::CreateRuntime, _)) => {
-                let st = OciState { status: Status::Creating, ..state::oci_state(root, &record) };
+                let st = OciState {
+                    status: Status::Creating,
+                    ..state::oci_state(root, &record)
+                };
                 let st = OciState { pid, ..st };
                 let hooks = spec.hooks().as_ref();
                 let res = hooks::run("prestart", hooks.and_then(|h| h.prestart().as_ref()), &st)
-                    .and_then(|()| hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &st));
+                    .and_then(|()| {
+                        hooks::run(
+                            "createRuntime",
+                            hooks.and_then(|h| h.create_runtime().as_ref()),
+                            &st,
+                        )
+                    });
                 match res {
-                    Ok(()) => parent_chan.send(&Msg::HooksDone).map_err(|e| Error::sys("release container init", e))?,
+                    Ok(()) => parent_chan
+                        .send(&Msg::HooksDone)
+                        .map_err(|e| Error::sys("release container init", e))?,
                     Err(e) => {
                         parent_chan.send(&Msg::Error(e.to_string())).ok();
                         return Err(e);
@@ -323,36 +418,71 @@ pub fn create(root: &Path, id: &str, bundle: &Bundle, mode: LaunchMode, opts: &C
     }
     cleanup.armed = false;
     drop(cleanup);
-    Ok(Launched { record, pidfd, chan: parent_chan, master })
+    Ok(Launched {
+        record,
+        pidfd,
+        chan: parent_chan,
+        master,
+    })
 }
 
 fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for (file, maps) in [("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())), ("gid_map", linux.and_then(|l| l.gid_mappings().as_ref()))] {
-        let Some(maps) = maps.filter(|m| !m.is_empty()) else { continue };
-        let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+    for (file, maps) in [
+        ("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())),
+        ("gid_map", linux.and_then(|l| l.gid_mappings().as_ref())),
+    ] {
+        let Some(maps) = maps.filter(|m| !m.is_empty()) else {
+            continue;
+        };
+        let text: String = maps
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text).map_err(|e| Error::io("write user namespace id map", path, e))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::io("write user namespace id map", path, e))?;
     }
     Ok(())
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offs) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let Some(offs) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
+        return Ok(());
+    };
     let mut text = String::new();
     for (clock, o) in offs {
         let name = match clock.as_str() {
             "monotonic" => "monotonic",
             "boottime" => "boottime",
-            other => return Err(Error::InvalidArgument { field: format!("linux.timeOffsets.{other}"), reason: "only monotonic and boottime can be offset".into() }),
+            other => {
+                return Err(Error::InvalidArgument {
+                    field: format!("linux.timeOffsets.{other}"),
+                    reason: "only monotonic and boottime can be offset".into(),
+                })
+            }
         };
-        text.push_str(&format!("{name} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{name} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::io("write linux.timeOffsets", "/proc/self/timens_offsets", e))
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| Error::io("write linux.timeOffsets", "/proc/self/timens_offsets", e))
 }
 
 pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
-    let tmp = p.with_file_name(format!(".{}.tmp", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()));
+    let tmp = p.with_file_name(format!(
+        ".{}.tmp",
+        p.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
     std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write --pid-file", &tmp, e))?;
     std::fs::rename(&tmp, p).map_err(|e| Error::io("write --pid-file", p, e))
 }
@@ -361,15 +491,34 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
 pub fn start(root: &Path, rec: &Record) -> Result<()> {
     let st = state::status(root, rec);
     if st != Status::Created {
-        return Err(Error::InvalidState { id: rec.id.clone(), op: "start", state: st.to_string() });
+        return Err(Error::InvalidState {
+            id: rec.id.clone(),
+            op: "start",
+            state: st.to_string(),
+        });
     }
     let path = state::dir(root, &rec.id).join(state::EXEC_FIFO);
-    let fifo = sys::openat2(libc::AT_FDCWD, &path, libc::O_RDONLY | libc::O_NONBLOCK, 0, 0).map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
+    let fifo = sys::openat2(
+        libc::AT_FDCWD,
+        &path,
+        libc::O_RDONLY | libc::O_NONBLOCK,
+        0,
+        0,
+    )
+    .map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
     let pidfd = sys::pidfd_open(rec.pid).map_err(|e| Error::sys("open container init", e))?;
     loop {
         let mut fds = [
-            libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: fifo.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // SAFETY: valid pollfd array of the length passed.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
@@ -387,7 +536,9 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
             }
         }
         if fds[1].revents & libc::POLLIN != 0 {
-            return Err(Error::Init("container init exited before it was started".into()));
+            return Err(Error::Init(
+                "container init exited before it was started".into(),
+            ));
         }
     }
     std::fs::remove_file(&path).map_err(|e| Error::io("remove exec fifo", &path, e))?;
@@ -398,7 +549,14 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
 /// poststart hooks: a failure is logged, the container keeps running (runtime spec).
 pub fn poststart(root: &Path, rec: &Record) {
     let st = state::oci_state(root, rec);
-    if let Err(e) = hooks::run("poststart", rec.spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()), &st) {
+    if let Err(e) = hooks::run(
+        "poststart",
+        rec.spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref()),
+        &st,
+    ) {
         tracing::warn!(container_id = %rec.id, error = %init::error_chain(&e), "poststart hook failed");
     }
 }
@@ -406,18 +564,26 @@ pub fn poststart(root: &Path, rec: &Record) {
 /// Foreground `run`: release the init, run poststart hooks, wait for the exit, clean up.
 /// Returns the container's exit code.
 pub fn run_foreground(root: &Path, l: Launched) -> Result<i32> {
-    l.chan.send(&Msg::Start).map_err(|e| Error::sys("start container", e))?;
+    l.chan
+        .send(&Msg::Start)
+        .map_err(|e| Error::sys("start container", e))?;
     poststart(root, &l.record);
-    let code = foreground::wait(l.record.pid, &l.pidfd, l.master).map_err(|e| Error::sys("wait for container", e))?;
+    let code = foreground::wait(l.record.pid, &l.pidfd, l.master)
+        .map_err(|e| Error::sys("wait for container", e))?;
     super::ops::delete(root, &l.record, true)?;
     Ok(code)
 }
 
 /// The device rules a container always gets after the spec's own (last match wins): the
 /// standard nodes, ptys, and every node the spec itself creates in `linux.devices`.
-fn with_default_devices(res: &oci_spec::runtime::LinuxResources, created: Option<&Vec<oci_spec::runtime::LinuxDevice>>) -> oci_spec::runtime::LinuxResources {
+fn with_default_devices(
+    res: &oci_spec::runtime::LinuxResources,
+    created: Option<&Vec<oci_spec::runtime::LinuxDevice>>,
+) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let Some(rules) = res.devices().as_ref() else { return res.clone() };
+    let Some(rules) = res.devices().as_ref() else {
+        return res.clone();
+    };
     let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(true);
@@ -428,11 +594,25 @@ fn with_default_devices(res: &oci_spec::runtime::LinuxResources, created: Option
         r
     };
     let mut all = rules.clone();
-    for (maj, min) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None)] {
+    for (maj, min) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+    ] {
         all.push(rule(LinuxDeviceType::C, Some(maj), min));
     }
     for d in created.into_iter().flatten() {
-        let t = if d.typ() == LinuxDeviceType::U { LinuxDeviceType::C } else { d.typ() };
+        let t = if d.typ() == LinuxDeviceType::U {
+            LinuxDeviceType::C
+        } else {
+            d.typ()
+        };
         if t != LinuxDeviceType::P {
             all.push(rule(t, Some(d.major()), Some(d.minor())));
         }
@@ -445,8 +625,16 @@ fn with_default_devices(res: &oci_spec::runtime::LinuxResources, created: Option
 /// The host ids of the container's root (uid/gid 0 through the user namespace maps, if any).
 fn root_ids(spec: &Spec) -> (u32, u32) {
     let map = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.and_then(|v| v.iter().find(|e| e.container_id() == 0).map(|e| e.host_id())).unwrap_or(0)
+        m.and_then(|v| {
+            v.iter()
+                .find(|e| e.container_id() == 0)
+                .map(|e| e.host_id())
+        })
+        .unwrap_or(0)
     };
     let linux = spec.linux().as_ref();
-    (map(linux.and_then(|l| l.uid_mappings().as_ref())), map(linux.and_then(|l| l.gid_mappings().as_ref())))
+    (
+        map(linux.and_then(|l| l.uid_mappings().as_ref())),
+        map(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
 }

@@ -34,13 +34,19 @@ pub use state::{OciState, Record, Status};
 /// the very top of commands that put a process into a container.
 pub fn protect_self_exe(argv: &[String]) -> crate::Result<()> {
     use crate::Error;
-    let st = nix::sys::statvfs::statvfs("/proc/self/exe").map_err(|e| Error::sys("statfs /proc/self/exe", e))?;
+    let st = nix::sys::statvfs::statvfs("/proc/self/exe")
+        .map_err(|e| Error::sys("statfs /proc/self/exe", e))?;
     if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
         return Ok(());
     }
     // SAFETY: open_tree on /proc/self/exe with valid flags; returns a new fd or -1.
     let fd = sys::check(unsafe {
-        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c"/proc/self/exe".as_ptr(), 1u32 /* OPEN_TREE_CLONE */ | libc::O_CLOEXEC as u32)
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            1u32 /* OPEN_TREE_CLONE */ | libc::O_CLOEXEC as u32,
+        )
     })
     .map_err(|e| Error::sys("clone a private mount of the runtime binary", e))? as i32;
     // SAFETY: fd is a fresh descriptor from open_tree, owned here.
@@ -52,13 +58,29 @@ pub fn protect_self_exe(argv: &[String]) -> crate::Result<()> {
         prop: u64,
         userns: u64,
     }
-    let attr = MountAttr { set: 1 /* MOUNT_ATTR_RDONLY */, clr: 0, prop: 0, userns: 0 };
+    let attr = MountAttr {
+        set: 1, /* MOUNT_ATTR_RDONLY */
+        clr: 0,
+        prop: 0,
+        userns: 0,
+    };
     // SAFETY: mount_setattr on our detached mount with a valid mount_attr.
     sys::check(unsafe {
-        libc::syscall(libc::SYS_mount_setattr, std::os::fd::AsRawFd::as_raw_fd(&fd), c"".as_ptr(), libc::AT_EMPTY_PATH, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     })
     .map_err(|e| Error::sys("make the runtime binary's mount read-only", e))?;
-    let args: Vec<std::ffi::CString> = argv.iter().map(sys::cstr).collect::<Result<_, _>>().map_err(|e| Error::sys("argv", e))?;
+    let args: Vec<std::ffi::CString> = argv
+        .iter()
+        .map(sys::cstr)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::sys("argv", e))?;
     let mut argp: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argp.push(std::ptr::null());
     extern "C" {
@@ -66,6 +88,18 @@ pub fn protect_self_exe(argv: &[String]) -> crate::Result<()> {
     }
     // SAFETY: execveat of our own binary through the read-only mount, with NUL-terminated
     // argv and the current environment; on success this never returns.
-    unsafe { libc::syscall(libc::SYS_execveat, std::os::fd::AsRawFd::as_raw_fd(&fd), c"".as_ptr(), argp.as_ptr(), environ, libc::AT_EMPTY_PATH) };
-    Err(Error::sys("re-exec the runtime from its read-only mount", nix::errno::Errno::last()))
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            argp.as_ptr(),
+            environ,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Err(Error::sys(
+        "re-exec the runtime from its read-only mount",
+        nix::errno::Errno::last(),
+    ))
 }

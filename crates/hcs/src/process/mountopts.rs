@@ -65,12 +65,14 @@ pub fn parse(options: &[String]) -> Parsed {
             "nosymfollow" => (MS_NOSYMFOLLOW, 0),
             "bind" => (libc::MS_BIND, 0),
             "rbind" => (libc::MS_BIND | libc::MS_REC, 0),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
                 p.propagation.push(propagation_flag(o).unwrap_or(0));
                 continue;
             }
-            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec" | "rnoatime"
-            | "ratime" | "rstrictatime" | "rnodiratime" | "rdiratime" | "rnosymfollow" | "rsymfollow" => {
+            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
+            | "rnoatime" | "ratime" | "rstrictatime" | "rnodiratime" | "rdiratime"
+            | "rnosymfollow" | "rsymfollow" => {
                 let (attr, on) = rec_attr(o);
                 if on {
                     p.rec_attr_set |= attr;
@@ -143,8 +145,18 @@ mod tests {
 
     #[test]
     fn flags_and_data() {
-        let p = parse(&s(&["nosuid", "strictatime", "mode=755", "size=65536k", "ro", "rprivate"]));
-        assert_eq!(p.flags, libc::MS_NOSUID | libc::MS_STRICTATIME | libc::MS_RDONLY);
+        let p = parse(&s(&[
+            "nosuid",
+            "strictatime",
+            "mode=755",
+            "size=65536k",
+            "ro",
+            "rprivate",
+        ]));
+        assert_eq!(
+            p.flags,
+            libc::MS_NOSUID | libc::MS_STRICTATIME | libc::MS_RDONLY
+        );
         assert_eq!(p.data, "mode=755,size=65536k");
         assert_eq!(p.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
     }

@@ -9,18 +9,28 @@ use std::path::Path;
 pub fn kill(root: &Path, rec: &Record, sig: i32, all: bool) -> Result<()> {
     let st = state::status(root, rec);
     if st == Status::Stopped {
-        return Err(Error::InvalidState { id: rec.id.clone(), op: "signal", state: st.to_string() });
+        return Err(Error::InvalidState {
+            id: rec.id.clone(),
+            op: "signal",
+            state: st.to_string(),
+        });
     }
     if all {
-        let sig = nix::sys::signal::Signal::try_from(sig).map_err(|e| Error::sys(format!("signal {sig}"), e))?;
+        let sig = nix::sys::signal::Signal::try_from(sig)
+            .map_err(|e| Error::sys(format!("signal {sig}"), e))?;
         return Ok(rec.cgroup.kill_all(sig)?);
     }
     let pidfd = sys::pidfd_open(rec.pid).map_err(|e| Error::sys("open container init", e))?;
     // The pidfd pins the process; make sure it is still our init before signalling.
     if !state::init_alive(rec) {
-        return Err(Error::InvalidState { id: rec.id.clone(), op: "signal", state: "stopped".into() });
+        return Err(Error::InvalidState {
+            id: rec.id.clone(),
+            op: "signal",
+            state: "stopped".into(),
+        });
     }
-    sys::pidfd_send_signal(&pidfd, sig).map_err(|e| Error::sys(format!("send signal {sig} to container {}", rec.id), e))
+    sys::pidfd_send_signal(&pidfd, sig)
+        .map_err(|e| Error::sys(format!("send signal {sig} to container {}", rec.id), e))
 }
 
 /// Removes a container. A running or paused one needs `force` (it is killed first); a created
@@ -37,7 +47,11 @@ pub fn delete(root: &Path, rec: &Record, force: bool) -> Result<()> {
             kill_and_wait(rec)?;
         }
         Status::Running | Status::Paused => {
-            return Err(Error::InvalidState { id: rec.id.clone(), op: "delete", state: format!("{st} (use --force)") });
+            return Err(Error::InvalidState {
+                id: rec.id.clone(),
+                op: "delete",
+                state: format!("{st} (use --force)"),
+            });
         }
     }
     // Processes left in the cgroup (exec'd, or the init's children after it died) go too.
@@ -46,7 +60,14 @@ pub fn delete(root: &Path, rec: &Record, force: bool) -> Result<()> {
     }
     destroy_cgroup(rec)?;
     let st = state::oci_state(root, rec);
-    if let Err(e) = hooks::run("poststop", rec.spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()), &st) {
+    if let Err(e) = hooks::run(
+        "poststop",
+        rec.spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().as_ref()),
+        &st,
+    ) {
         tracing::warn!(container_id = %rec.id, error = %init::error_chain(&e), "poststop hook failed");
     }
     let dir = state::dir(root, &rec.id);
@@ -62,7 +83,9 @@ fn destroy_cgroup(rec: &Record) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Err(last.map(Error::from).unwrap_or_else(|| Error::Init("remove cgroup".into())))
+    Err(last
+        .map(Error::from)
+        .unwrap_or_else(|| Error::Init("remove cgroup".into())))
 }
 
 fn kill_and_wait(rec: &Record) -> Result<()> {
@@ -82,7 +105,10 @@ fn kill_and_wait(rec: &Record) -> Result<()> {
         Err(e) => return Err(Error::sys(format!("kill container {}", rec.id), e)),
     }
     if !wait_pidfd(&pidfd, 10_000) {
-        return Err(Error::Init(format!("container {} did not exit after SIGKILL", rec.id)));
+        return Err(Error::Init(format!(
+            "container {} did not exit after SIGKILL",
+            rec.id
+        )));
     }
     // A zombie counts as gone for us (its parent reaps it); wait until it is not "alive".
     for _ in 0..1000 {
@@ -97,7 +123,11 @@ fn kill_and_wait(rec: &Record) -> Result<()> {
 pub fn pause(root: &Path, rec: &Record) -> Result<()> {
     let st = state::status(root, rec);
     if st != Status::Running && st != Status::Created {
-        return Err(Error::InvalidState { id: rec.id.clone(), op: "pause", state: st.to_string() });
+        return Err(Error::InvalidState {
+            id: rec.id.clone(),
+            op: "pause",
+            state: st.to_string(),
+        });
     }
     Ok(rec.cgroup.freeze()?)
 }
@@ -105,7 +135,11 @@ pub fn pause(root: &Path, rec: &Record) -> Result<()> {
 pub fn resume(root: &Path, rec: &Record) -> Result<()> {
     let st = state::status(root, rec);
     if st != Status::Paused {
-        return Err(Error::InvalidState { id: rec.id.clone(), op: "resume", state: st.to_string() });
+        return Err(Error::InvalidState {
+            id: rec.id.clone(),
+            op: "resume",
+            state: st.to_string(),
+        });
     }
     Ok(rec.cgroup.thaw()?)
 }
@@ -127,7 +161,11 @@ pub fn list(root: &Path) -> Result<Vec<Record>> {
     let mut out: Vec<Record> = rd
         .flatten()
         .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-        .filter_map(|e| e.file_name().to_str().and_then(|id| state::load(root, id).ok()))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|id| state::load(root, id).ok())
+        })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

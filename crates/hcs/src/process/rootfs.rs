@@ -5,7 +5,9 @@
 //! the host. Masked paths bind a verified `/dev/null` by descriptor.
 
 use super::mountopts::{self, Parsed};
-use super::sys::{self, cstr, fd_path, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS};
+use super::sys::{
+    self, cstr, fd_path, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
+};
 use crate::{Error, Result};
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
@@ -24,7 +26,13 @@ pub struct Ctx<'a> {
     pub cgroup_paths: &'a [PathBuf],
 }
 
-pub fn mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> Result<(), Errno> {
+pub fn mount(
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<(), Errno> {
     let src = src.map(cstr).transpose()?;
     let target_c = cstr(target)?;
     let fstype = fstype.map(cstr).transpose()?;
@@ -36,7 +44,8 @@ pub fn mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: libc:
             target_c.as_ptr(),
             fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
             flags,
-            data.as_ref().map_or(std::ptr::null(), |s| s.as_ptr().cast()),
+            data.as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr().cast()),
         )
     };
     sys::check(ret as libc::c_long).map(|_| ())
@@ -48,7 +57,9 @@ fn err(step: String, e: Errno) -> Error {
 
 /// Relative form of an absolute container path (`/a/b` → `a/b`), with `..` kept for openat2 to clamp.
 fn rel(p: &Path) -> PathBuf {
-    p.components().filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_))).collect()
+    p.components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+        .collect()
 }
 
 /// Opens (creating as needed) `dest` inside the root, never leaving it. Symlinks met on the
@@ -57,12 +68,21 @@ fn rel(p: &Path) -> PathBuf {
 /// `file` creates the last component as an empty regular file instead of a directory.
 pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Errno> {
     let r = rel(dest);
-    match openat2(root.as_raw_fd(), &r, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
+    match openat2(
+        root.as_raw_fd(),
+        &r,
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    ) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let mut pending: std::collections::VecDeque<std::ffi::OsString> = r.components().map(|c| c.as_os_str().to_os_string()).collect();
+    let mut pending: std::collections::VecDeque<std::ffi::OsString> = r
+        .components()
+        .map(|c| c.as_os_str().to_os_string())
+        .collect();
     let mut cur = PathBuf::new();
     let mut links = 0;
     while let Some(c) = pending.pop_front() {
@@ -74,7 +94,13 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
             continue;
         }
         let cand = cur.join(&c);
-        match openat2(root.as_raw_fd(), &cand, libc::O_PATH | libc::O_NOFOLLOW, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
+        match openat2(
+            root.as_raw_fd(),
+            &cand,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        ) {
             Ok(fd) => {
                 let st = nix::sys::stat::fstat(&fd)?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
@@ -96,14 +122,37 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
             }
             Err(Errno::ENOENT) => {
                 let last = pending.is_empty();
-                let dfd = openat2(root.as_raw_fd(), if cur.as_os_str().is_empty() { Path::new(".") } else { &cur }, libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)?;
+                let dfd = openat2(
+                    root.as_raw_fd(),
+                    if cur.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        &cur
+                    },
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                    0,
+                    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+                )?;
                 let name = cstr(&c)?;
                 if last && file {
                     // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
-                    let fd = unsafe { libc::openat(dfd.as_raw_fd(), name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY, 0o644) };
+                    let fd = unsafe {
+                        libc::openat(
+                            dfd.as_raw_fd(),
+                            name.as_ptr(),
+                            libc::O_CREAT
+                                | libc::O_EXCL
+                                | libc::O_NOFOLLOW
+                                | libc::O_CLOEXEC
+                                | libc::O_WRONLY,
+                            0o644,
+                        )
+                    };
                     match sys::check(fd as libc::c_long) {
                         // SAFETY: a fresh descriptor from openat, closed right away.
-                        Ok(fd) => drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }),
+                        Ok(fd) => drop(unsafe {
+                            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+                        }),
                         Err(Errno::EEXIST) => {}
                         Err(e) => return Err(e),
                     }
@@ -120,7 +169,17 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
             Err(e) => return Err(e),
         }
     }
-    openat2(root.as_raw_fd(), if cur.as_os_str().is_empty() { Path::new(".") } else { &cur }, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    openat2(
+        root.as_raw_fd(),
+        if cur.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &cur
+        },
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// Everything before pivot_root: propagation, the rootfs bind, the spec's mounts, /dev.
@@ -136,10 +195,22 @@ pub fn prepare(ctx: &Ctx) -> Result<()> {
         make_parent_private(ctx.rootfs)?;
     }
     let root_s = ctx.rootfs.to_string_lossy().into_owned();
-    mount(Some(&root_s), &root_s, None, libc::MS_BIND | libc::MS_REC, None)
-        .map_err(|e| err(format!("bind rootfs {root_s}"), e))?;
-    let root = openat2(libc::AT_FDCWD, ctx.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
-        .map_err(|e| err(format!("open rootfs {root_s}"), e))?;
+    mount(
+        Some(&root_s),
+        &root_s,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(|e| err(format!("bind rootfs {root_s}"), e))?;
+    let root = openat2(
+        libc::AT_FDCWD,
+        ctx.rootfs,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .map_err(|e| err(format!("open rootfs {root_s}"), e))?;
 
     let mut has_dev = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
@@ -151,8 +222,14 @@ pub fn prepare(ctx: &Ctx) -> Result<()> {
     if has_dev {
         create_default_devices(&root, ctx.new_userns)?;
     }
-    for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
-        create_device(&root, d, ctx.new_userns).map_err(|e| err(format!("linux.devices[{i}] {}", d.path().display()), e))?;
+    for (i, d) in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        create_device(&root, d, ctx.new_userns)
+            .map_err(|e| err(format!("linux.devices[{i}] {}", d.path().display()), e))?;
     }
     if has_dev {
         dev_symlinks(&root)?;
@@ -181,18 +258,38 @@ fn mount_one(ctx: &Ctx, root: &OwnedFd, i: usize, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let step = |what: &str| format!("mounts[{i}] {}: {what}", dest.display());
     if let Some(u) = p.unsupported.first() {
-        return Err(Error::InvalidArgument { field: format!("mounts[{i}].options"), reason: format!("{u:?} is not supported") });
+        return Err(Error::InvalidArgument {
+            field: format!("mounts[{i}].options"),
+            reason: format!("{u:?} is not supported"),
+        });
     }
     let typ = m.typ().as_deref().unwrap_or("");
     let is_bind = typ == "bind" || p.flags & libc::MS_BIND != 0;
     if is_bind {
-        let src = m.source().as_ref().ok_or_else(|| Error::InvalidArgument { field: format!("mounts[{i}].source"), reason: "a bind mount needs a source".into() })?;
-        let src = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
-        let src_fd = openat2(libc::AT_FDCWD, &src, libc::O_PATH, 0, 0).map_err(|e| err(step(&format!("open source {}", src.display())), e))?;
-        let is_dir = std::fs::metadata(fd_path(&src_fd)).map(|m| m.is_dir()).unwrap_or(true);
-        let target = ensure_in_root(root, dest, !is_dir).map_err(|e| err(step("create target"), e))?;
-        mount(Some(&fd_path(&src_fd)), &fd_path(&target), None, libc::MS_BIND | (p.flags & libc::MS_REC), None)
-            .map_err(|e| err(step("bind"), e))?;
+        let src = m.source().as_ref().ok_or_else(|| Error::InvalidArgument {
+            field: format!("mounts[{i}].source"),
+            reason: "a bind mount needs a source".into(),
+        })?;
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            ctx.bundle.join(src)
+        };
+        let src_fd = openat2(libc::AT_FDCWD, &src, libc::O_PATH, 0, 0)
+            .map_err(|e| err(step(&format!("open source {}", src.display())), e))?;
+        let is_dir = std::fs::metadata(fd_path(&src_fd))
+            .map(|m| m.is_dir())
+            .unwrap_or(true);
+        let target =
+            ensure_in_root(root, dest, !is_dir).map_err(|e| err(step("create target"), e))?;
+        mount(
+            Some(&fd_path(&src_fd)),
+            &fd_path(&target),
+            None,
+            libc::MS_BIND | (p.flags & libc::MS_REC),
+            None,
+        )
+        .map_err(|e| err(step("bind"), e))?;
         let extra = p.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
             let t = reopen(root, dest).map_err(|e| err(step("reopen"), e))?;
@@ -201,18 +298,36 @@ fn mount_one(ctx: &Ctx, root: &OwnedFd, i: usize, m: &Mount) -> Result<()> {
     } else if typ == "cgroup" || typ == "cgroup2" {
         mount_cgroup(ctx, root, dest, typ, &p).map_err(|e| err(step("mount cgroup"), e))?;
     } else {
-        let target = ensure_in_root(root, dest, false).map_err(|e| err(step("create target"), e))?;
-        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+        let target =
+            ensure_in_root(root, dest, false).map_err(|e| err(step("create target"), e))?;
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.to_string());
         let flags = p.flags & !libc::MS_REC;
-        match mount(Some(&source), &fd_path(&target), Some(typ), flags, Some(&p.data)) {
+        match mount(
+            Some(&source),
+            &fd_path(&target),
+            Some(typ),
+            flags,
+            Some(&p.data),
+        ) {
             Ok(()) => {}
             // sysfs of the host's network namespace cannot be mounted from a user namespace:
             // bind the host's /sys instead, read-only, as other runtimes do.
             Err(Errno::EPERM) if typ == "sysfs" && (!ctx.new_netns || ctx.new_userns) => {
-                mount(Some("/sys"), &fd_path(&target), None, libc::MS_BIND | libc::MS_REC, None)
-                    .map_err(|e| err(step("bind /sys"), e))?;
+                mount(
+                    Some("/sys"),
+                    &fd_path(&target),
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(|e| err(step("bind /sys"), e))?;
                 let t = reopen(root, dest).map_err(|e| err(step("reopen"), e))?;
-                remount_bind(&fd_path(&t), flags | libc::MS_RDONLY).map_err(|e| err(step("remount /sys read-only"), e))?;
+                remount_bind(&fd_path(&t), flags | libc::MS_RDONLY)
+                    .map_err(|e| err(step("remount /sys read-only"), e))?;
             }
             Err(e) => return Err(err(step(&format!("mount {typ}")), e)),
         }
@@ -220,17 +335,25 @@ fn mount_one(ctx: &Ctx, root: &OwnedFd, i: usize, m: &Mount) -> Result<()> {
     if !p.propagation.is_empty() || p.rec_attr_set != 0 || p.rec_attr_clr != 0 {
         let t = reopen(root, dest).map_err(|e| err(step("reopen"), e))?;
         for f in &p.propagation {
-            mount(None, &fd_path(&t), None, *f, None).map_err(|e| err(step("set propagation"), e))?;
+            mount(None, &fd_path(&t), None, *f, None)
+                .map_err(|e| err(step("set propagation"), e))?;
         }
         if p.rec_attr_set != 0 || p.rec_attr_clr != 0 {
-            mount_setattr_rec(&t, p.rec_attr_set, p.rec_attr_clr).map_err(|e| err(step("set recursive attributes"), e))?;
+            mount_setattr_rec(&t, p.rec_attr_set, p.rec_attr_clr)
+                .map_err(|e| err(step("set recursive attributes"), e))?;
         }
     }
     Ok(())
 }
 
 fn reopen(root: &OwnedFd, dest: &Path) -> Result<OwnedFd, Errno> {
-    openat2(root.as_raw_fd(), &rel(dest), libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    openat2(
+        root.as_raw_fd(),
+        &rel(dest),
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// Remounts a bind mount with `flags`, keeping the locked flags the kernel requires us to keep.
@@ -242,7 +365,13 @@ fn remount_bind(target: &str, flags: libc::c_ulong) -> Result<(), Errno> {
             // atime settings) are locked: include them.
             let st = nix::sys::statvfs::statvfs(target)?;
             let locked = st.flags().bits() as libc::c_ulong
-                & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME);
+                & (libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV
+                    | libc::MS_NOEXEC
+                    | libc::MS_NOATIME
+                    | libc::MS_NODIRATIME
+                    | libc::MS_RELATIME);
             mount(None, target, None, base | flags | locked, None)
         }
         r => r,
@@ -258,40 +387,85 @@ struct MountAttr {
 }
 
 fn mount_setattr_rec(fd: &OwnedFd, set: u64, clr: u64) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let empty = c"";
     // SAFETY: valid fd, empty path with AT_EMPTY_PATH, and a mount_attr of the size passed.
     let ret = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH | libc::AT_RECURSIVE, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     sys::check(ret).map(|_| ())
 }
 
 /// A cgroup mount: cgroup2 directly; v1 as a tmpfs holding one mount per hierarchy.
-fn mount_cgroup(ctx: &Ctx, root: &OwnedFd, dest: &Path, typ: &str, p: &Parsed) -> Result<(), Errno> {
-    let flags = p.flags & !(libc::MS_REC | libc::MS_BIND) | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+fn mount_cgroup(
+    ctx: &Ctx,
+    root: &OwnedFd,
+    dest: &Path,
+    typ: &str,
+    p: &Parsed,
+) -> Result<(), Errno> {
+    let flags = p.flags & !(libc::MS_REC | libc::MS_BIND)
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC;
     let v2_only = std::fs::metadata("/sys/fs/cgroup/cgroup.controllers").is_ok();
     if typ == "cgroup2" || v2_only {
         let t = ensure_in_root(root, dest, false)?;
         return match mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, None) {
             Err(Errno::EPERM | Errno::EBUSY) if !ctx.new_cgroupns => {
                 let host = own_dir(ctx, "/sys/fs/cgroup").ok_or(Errno::ENOENT)?;
-                mount(Some(&host), &fd_path(&t), None, libc::MS_BIND | libc::MS_REC, None)?;
+                mount(
+                    Some(&host),
+                    &fd_path(&t),
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )?;
                 remount_bind(&fd_path(&reopen(root, dest)?), flags)
             }
             r => r,
         };
     }
     let t = ensure_in_root(root, dest, false)?;
-    mount(Some("tmpfs"), &fd_path(&t), Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, Some("mode=755"))?;
+    mount(
+        Some("tmpfs"),
+        &fd_path(&t),
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Some("mode=755"),
+    )?;
     for h in v1_hierarchies() {
         let sub = dest.join(&h.name);
         let t = ensure_in_root(root, &sub, false)?;
         if ctx.new_cgroupns {
-            mount(Some("cgroup"), &fd_path(&t), Some("cgroup"), flags & !libc::MS_RDONLY, Some(&h.options))?;
+            mount(
+                Some("cgroup"),
+                &fd_path(&t),
+                Some("cgroup"),
+                flags & !libc::MS_RDONLY,
+                Some(&h.options),
+            )?;
         } else {
             let src = own_dir(ctx, &h.mountpoint).unwrap_or_else(|| h.mountpoint.clone());
-            mount(Some(&src), &fd_path(&t), None, libc::MS_BIND | libc::MS_REC, None)?;
+            mount(
+                Some(&src),
+                &fd_path(&t),
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )?;
         }
         if flags & libc::MS_RDONLY != 0 || !ctx.new_cgroupns {
             remount_bind(&fd_path(&reopen(root, &sub)?), flags)?;
@@ -305,7 +479,10 @@ fn mount_cgroup(ctx: &Ctx, root: &OwnedFd, dest: &Path, typ: &str, p: &Parsed) -
 
 /// The container's own cgroup directory inside the hierarchy mounted at `mountpoint`.
 fn own_dir(ctx: &Ctx, mountpoint: &str) -> Option<String> {
-    ctx.cgroup_paths.iter().find(|p| p.starts_with(mountpoint) && p.is_dir()).map(|p| p.to_string_lossy().into_owned())
+    ctx.cgroup_paths
+        .iter()
+        .find(|p| p.starts_with(mountpoint) && p.is_dir())
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 struct Hierarchy {
@@ -316,34 +493,60 @@ struct Hierarchy {
 
 /// v1 cgroup hierarchies mounted on this host, from /proc/self/mountinfo.
 fn v1_hierarchies() -> Vec<Hierarchy> {
-    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut post_it = post.split(' ');
         if post_it.next() != Some("cgroup") {
             continue;
         }
         let super_opts = post_it.nth(1).unwrap_or("");
         let mountpoint = pre.split(' ').nth(4).unwrap_or("").to_string();
-        let opts: Vec<&str> = super_opts.split(',').filter(|o| !matches!(*o, "rw" | "ro")).collect();
+        let opts: Vec<&str> = super_opts
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro"))
+            .collect();
         let name = mountpoint.rsplit('/').next().unwrap_or("").to_string();
         if name.is_empty() {
             continue;
         }
-        out.push(Hierarchy { name, mountpoint, options: opts.join(",") });
+        out.push(Hierarchy {
+            name,
+            mountpoint,
+            options: opts.join(","),
+        });
     }
     out
 }
 
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 fn create_default_devices(root: &OwnedFd, userns: bool) -> Result<()> {
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = PathBuf::from("/dev").join(name);
-        make_node(root, &path, libc::S_IFCHR, 0o666, major, minor, Some((0, 0)), userns)
-            .map_err(|e| err(format!("create device {}", path.display()), e))?;
+        make_node(
+            root,
+            &path,
+            libc::S_IFCHR,
+            0o666,
+            major,
+            minor,
+            Some((0, 0)),
+            userns,
+        )
+        .map_err(|e| err(format!("create device {}", path.display()), e))?;
     }
     Ok(())
 }
@@ -356,42 +559,105 @@ fn create_device(root: &OwnedFd, d: &LinuxDevice, userns: bool) -> Result<(), Er
         LinuxDeviceType::A => return Err(Errno::EINVAL),
     };
     let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
-    make_node(root, d.path(), kind, d.file_mode().unwrap_or(0o666), d.major() as u64, d.minor() as u64, owner, userns)
+    make_node(
+        root,
+        d.path(),
+        kind,
+        d.file_mode().unwrap_or(0o666),
+        d.major() as u64,
+        d.minor() as u64,
+        owner,
+        userns,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-fn make_node(root: &OwnedFd, path: &Path, kind: u32, mode: u32, major: u64, minor: u64, owner: Option<(u32, u32)>, userns: bool) -> Result<(), Errno> {
+fn make_node(
+    root: &OwnedFd,
+    path: &Path,
+    kind: u32,
+    mode: u32,
+    major: u64,
+    minor: u64,
+    owner: Option<(u32, u32)>,
+    userns: bool,
+) -> Result<(), Errno> {
     let parent = path.parent().unwrap_or(Path::new("/"));
     let name = cstr(path.file_name().ok_or(Errno::EINVAL)?)?;
     let pdir = ensure_in_root(root, parent, false)?;
-    let dfd = openat2(pdir.as_raw_fd(), Path::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE_NO_SYMLINKS)?;
+    let dfd = openat2(
+        pdir.as_raw_fd(),
+        Path::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        RESOLVE_NO_SYMLINKS,
+    )?;
     // SAFETY: unlinking a name in a directory we resolved inside the root.
     unsafe { libc::unlinkat(dfd.as_raw_fd(), name.as_ptr(), 0) };
     if userns && kind != libc::S_IFIFO {
         // mknod is refused in a user namespace: bind the host's node instead.
-        let host = format!("/dev/{}", path.strip_prefix("/dev").unwrap_or(path).display());
+        let host = format!(
+            "/dev/{}",
+            path.strip_prefix("/dev").unwrap_or(path).display()
+        );
         let t = ensure_in_root(root, path, true)?;
         return mount(Some(&host), &fd_path(&t), None, libc::MS_BIND, None);
     }
     // SAFETY: valid dirfd and C string; mknodat creates exactly that name.
-    let ret = unsafe { libc::mknodat(dfd.as_raw_fd(), name.as_ptr(), kind | (mode & 0o7777), libc::makedev(major as u32, minor as u32)) };
+    let ret = unsafe {
+        libc::mknodat(
+            dfd.as_raw_fd(),
+            name.as_ptr(),
+            kind | (mode & 0o7777),
+            libc::makedev(major as u32, minor as u32),
+        )
+    };
     sys::check(ret as libc::c_long)?;
     // mknod honours the umask; set the mode the spec asked for.
     // SAFETY: valid dirfd and C string; AT_SYMLINK_NOFOLLOW is not needed for a node we just made.
-    sys::check(unsafe { libc::fchmodat(dfd.as_raw_fd(), name.as_ptr(), mode & 0o7777, 0) } as libc::c_long)?;
+    sys::check(
+        unsafe { libc::fchmodat(dfd.as_raw_fd(), name.as_ptr(), mode & 0o7777, 0) } as libc::c_long,
+    )?;
     if let Some((uid, gid)) = owner {
         // SAFETY: as above.
-        sys::check(unsafe { libc::fchownat(dfd.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) } as libc::c_long)?;
+        sys::check(unsafe {
+            libc::fchownat(
+                dfd.as_raw_fd(),
+                name.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        } as libc::c_long)?;
     }
     Ok(())
 }
 
 fn dev_symlinks(root: &OwnedFd) -> Result<()> {
-    let dev = ensure_in_root(root, Path::new("/dev"), false).map_err(|e| err("open /dev".into(), e))?;
-    let dfd = openat2(dev.as_raw_fd(), Path::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE_NO_SYMLINKS)
-        .map_err(|e| err("open /dev".into(), e))?;
-    let pts_ptmx = openat2(root.as_raw_fd(), Path::new("dev/pts/ptmx"), libc::O_PATH, 0, RESOLVE_IN_ROOT).is_ok();
-    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+    let dev =
+        ensure_in_root(root, Path::new("/dev"), false).map_err(|e| err("open /dev".into(), e))?;
+    let dfd = openat2(
+        dev.as_raw_fd(),
+        Path::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        RESOLVE_NO_SYMLINKS,
+    )
+    .map_err(|e| err("open /dev".into(), e))?;
+    let pts_ptmx = openat2(
+        root.as_raw_fd(),
+        Path::new("dev/pts/ptmx"),
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT,
+    )
+    .is_ok();
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
     if pts_ptmx {
         links.push(("pts/ptmx", "ptmx"));
     }
@@ -399,7 +665,10 @@ fn dev_symlinks(root: &OwnedFd) -> Result<()> {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {
-        let (t, n) = (cstr(target).map_err(|e| err("symlink".into(), e))?, cstr(name).map_err(|e| err("symlink".into(), e))?);
+        let (t, n) = (
+            cstr(target).map_err(|e| err("symlink".into(), e))?,
+            cstr(name).map_err(|e| err("symlink".into(), e))?,
+        );
         if name == "ptmx" {
             // SAFETY: valid dirfd and C string.
             unsafe { libc::unlinkat(dfd.as_raw_fd(), n.as_ptr(), 0) };
@@ -419,24 +688,49 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     let r = rootfs.to_string_lossy().into_owned();
     if no_pivot {
         nix::unistd::chdir(rootfs).map_err(|e| err(format!("chdir {r}"), e))?;
-        mount(Some(&r), "/", None, libc::MS_MOVE, None).map_err(|e| err("move rootfs to /".into(), e))?;
+        mount(Some(&r), "/", None, libc::MS_MOVE, None)
+            .map_err(|e| err("move rootfs to /".into(), e))?;
         nix::unistd::chroot(".").map_err(|e| err("chroot".into(), e))?;
         return nix::unistd::chdir("/").map_err(|e| err("chdir /".into(), e));
     }
-    let old = openat2(libc::AT_FDCWD, Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY, 0, 0).map_err(|e| err("open /".into(), e))?;
-    let new = openat2(libc::AT_FDCWD, rootfs, libc::O_RDONLY | libc::O_DIRECTORY, 0, 0).map_err(|e| err(format!("open {r}"), e))?;
+    let old = openat2(
+        libc::AT_FDCWD,
+        Path::new("/"),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .map_err(|e| err("open /".into(), e))?;
+    let new = openat2(
+        libc::AT_FDCWD,
+        rootfs,
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .map_err(|e| err(format!("open {r}"), e))?;
     nix::unistd::fchdir(&new).map_err(|e| err(format!("chdir {r}"), e))?;
     // SAFETY: pivot_root with two valid C strings ("." for both is the documented idiom).
-    sys::check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) }).map_err(|e| err("pivot_root".into(), e))?;
+    sys::check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })
+        .map_err(|e| err("pivot_root".into(), e))?;
     nix::unistd::fchdir(&old).map_err(|e| err("chdir old root".into(), e))?;
-    mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None).map_err(|e| err("make old root slave".into(), e))?;
-    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(|e| err("detach old root".into(), e))?;
+    mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None)
+        .map_err(|e| err("make old root slave".into(), e))?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)
+        .map_err(|e| err("detach old root".into(), e))?;
     nix::unistd::chdir("/").map_err(|e| err("chdir /".into(), e))
 }
 
 /// After pivot_root: readonly paths, masked paths, read-only root, propagation of `/`.
 pub fn finalize(spec: &Spec) -> Result<()> {
-    let root = openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0).map_err(|e| err("open /".into(), e))?;
+    let root = openat2(
+        libc::AT_FDCWD,
+        Path::new("/"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .map_err(|e| err("open /".into(), e))?;
     if let Some(linux) = spec.linux() {
         for p in linux.readonly_paths().iter().flatten() {
             readonly_path(&root, p).map_err(|e| err(format!("linux.readonlyPaths {p}"), e))?;
@@ -447,33 +741,69 @@ pub fn finalize(spec: &Spec) -> Result<()> {
                 mask_path(&root, &null, p).map_err(|e| err(format!("linux.maskedPaths {p}"), e))?;
             }
         }
-        if let Some(flag) = linux.rootfs_propagation().as_deref().and_then(mountopts::propagation_flag) {
+        if let Some(flag) = linux
+            .rootfs_propagation()
+            .as_deref()
+            .and_then(mountopts::propagation_flag)
+        {
             if flag & (libc::MS_SHARED) != 0 {
-                mount(None, "/", None, flag, None).map_err(|e| err("set propagation of /".into(), e))?;
+                mount(None, "/", None, flag, None)
+                    .map_err(|e| err("set propagation of /".into(), e))?;
             }
         }
     }
-    if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false))
+    {
         remount_bind("/", libc::MS_RDONLY).map_err(|e| err("make root read-only".into(), e))?;
     }
     Ok(())
 }
 
 fn readonly_path(root: &OwnedFd, p: &str) -> Result<(), Errno> {
-    let fd = match openat2(root.as_raw_fd(), &rel(Path::new(p)), libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
+    let fd = match openat2(
+        root.as_raw_fd(),
+        &rel(Path::new(p)),
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
-    mount(Some(&fd_path(&fd)), &fd_path(&fd), None, libc::MS_BIND | libc::MS_REC, None)?;
-    let t = openat2(root.as_raw_fd(), &rel(Path::new(p)), libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)?;
-    remount_bind(&fd_path(&t), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_REC)
+    mount(
+        Some(&fd_path(&fd)),
+        &fd_path(&fd),
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
+    let t = openat2(
+        root.as_raw_fd(),
+        &rel(Path::new(p)),
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )?;
+    remount_bind(
+        &fd_path(&t),
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_REC,
+    )
 }
 
 /// Opens the container's `/dev/null` and proves it is the real null device (char 1:3), so a
 /// planted symlink or file cannot turn a masked path into a writable bind of something else.
 fn open_dev_null() -> Result<OwnedFd, Errno> {
-    let fd = openat2(libc::AT_FDCWD, Path::new("/dev/null"), libc::O_PATH, 0, RESOLVE_NO_SYMLINKS)?;
+    let fd = openat2(
+        libc::AT_FDCWD,
+        Path::new("/dev/null"),
+        libc::O_PATH,
+        0,
+        RESOLVE_NO_SYMLINKS,
+    )?;
     let st = nix::sys::stat::fstat(&fd)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         return Err(Errno::ENODEV);
@@ -482,15 +812,34 @@ fn open_dev_null() -> Result<OwnedFd, Errno> {
 }
 
 fn mask_path(root: &OwnedFd, null: &OwnedFd, p: &str) -> Result<(), Errno> {
-    let fd = match openat2(root.as_raw_fd(), &rel(Path::new(p)), libc::O_PATH | libc::O_NOFOLLOW, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
+    let fd = match openat2(
+        root.as_raw_fd(),
+        &rel(Path::new(p)),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
-    let md = std::fs::metadata(fd_path(&fd)).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let md = std::fs::metadata(fd_path(&fd))
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     if md.is_dir() {
-        mount(Some("tmpfs"), &fd_path(&fd), Some("tmpfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
+        mount(
+            Some("tmpfs"),
+            &fd_path(&fd),
+            Some("tmpfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            None,
+        )
     } else {
-        mount(Some(&fd_path(null)), &fd_path(&fd), None, libc::MS_BIND, None)
+        mount(
+            Some(&fd_path(null)),
+            &fd_path(&fd),
+            None,
+            libc::MS_BIND,
+            None,
+        )
     }
 }

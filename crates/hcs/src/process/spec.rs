@@ -37,7 +37,11 @@ pub fn parse_spec(bytes: &[u8], file: &Path) -> Result<Spec> {
         let path = e.path().to_string();
         Error::InvalidConfig {
             file: file.to_path_buf(),
-            field: if path == "." { "(document)".into() } else { path },
+            field: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
             reason: e.into_inner().to_string(),
         }
     })
@@ -50,46 +54,80 @@ pub fn parse_process(bytes: &[u8], file: &Path) -> Result<oci_spec::runtime::Pro
         let path = e.path().to_string();
         Error::InvalidConfig {
             file: file.to_path_buf(),
-            field: if path == "." { "(document)".into() } else { path },
+            field: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
             reason: e.into_inner().to_string(),
         }
     })
 }
 
 fn invalid(file: &Path, field: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidConfig { file: file.to_path_buf(), field: field.into(), reason: reason.into() }
+    Error::InvalidConfig {
+        file: file.to_path_buf(),
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 fn rootfs_of(spec: &Spec, dir: &Path, file: &Path) -> Result<PathBuf> {
-    let root = spec.root().as_ref().ok_or_else(|| invalid(file, "root", "missing"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid(file, "root", "missing"))?;
     let p = root.path();
     if p.as_os_str().is_empty() {
         return Err(invalid(file, "root.path", "empty"));
     }
-    let abs = if p.is_absolute() { p.clone() } else { dir.join(p) };
+    let abs = if p.is_absolute() {
+        p.clone()
+    } else {
+        dir.join(p)
+    };
     let canon = std::fs::canonicalize(&abs)
         .map_err(|e| invalid(file, "root.path", format!("{}: {e}", abs.display())))?;
     if !canon.is_dir() {
-        return Err(invalid(file, "root.path", format!("{} is not a directory", canon.display())));
+        return Err(invalid(
+            file,
+            "root.path",
+            format!("{} is not a directory", canon.display()),
+        ));
     }
     Ok(canon)
 }
 
 fn validate(spec: &Spec, file: &Path) -> Result<()> {
-    let process = spec.process().as_ref().ok_or_else(|| invalid(file, "process", "missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid(file, "process", "missing"))?;
     validate_process(process, file)?;
     let Some(linux) = spec.linux() else {
-        return Err(invalid(file, "linux", "missing: this runtime runs Linux containers"));
+        return Err(invalid(
+            file,
+            "linux",
+            "missing: this runtime runs Linux containers",
+        ));
     };
     let mut seen = Vec::new();
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if seen.contains(&ns.typ()) {
-            return Err(invalid(file, &format!("linux.namespaces[{i}]"), format!("duplicate namespace {:?}", ns.typ())));
+            return Err(invalid(
+                file,
+                &format!("linux.namespaces[{i}]"),
+                format!("duplicate namespace {:?}", ns.typ()),
+            ));
         }
         seen.push(ns.typ());
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(invalid(file, &format!("linux.namespaces[{i}].path"), "must be absolute"));
+                return Err(invalid(
+                    file,
+                    &format!("linux.namespaces[{i}].path"),
+                    "must be absolute",
+                ));
             }
         }
     }
@@ -97,24 +135,56 @@ fn validate(spec: &Spec, file: &Path) -> Result<()> {
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if has_maps && !has_userns {
-        return Err(invalid(file, "linux.uidMappings", "mappings need a user namespace in linux.namespaces"));
+        return Err(invalid(
+            file,
+            "linux.uidMappings",
+            "mappings need a user namespace in linux.namespaces",
+        ));
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !seen.contains(&LinuxNamespaceType::Uts) {
-        return Err(invalid(file, "hostname", "setting a hostname needs a uts namespace"));
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        && !seen.contains(&LinuxNamespaceType::Uts)
+    {
+        return Err(invalid(
+            file,
+            "hostname",
+            "setting a hostname needs a uts namespace",
+        ));
     }
     if let Some(p) = linux.rootfs_propagation() {
-        if !matches!(p.as_str(), "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable" | "runbindable") {
-            return Err(invalid(file, "linux.rootfsPropagation", format!("unknown propagation {p:?}")));
+        if !matches!(
+            p.as_str(),
+            "" | "private"
+                | "rprivate"
+                | "slave"
+                | "rslave"
+                | "shared"
+                | "rshared"
+                | "unbindable"
+                | "runbindable"
+        ) {
+            return Err(invalid(
+                file,
+                "linux.rootfsPropagation",
+                format!("unknown propagation {p:?}"),
+            ));
         }
     }
     if let Some(label) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) {
         if !selinux_enabled() {
-            return Err(invalid(file, "linux.mountLabel", format!("SELinux is not enabled on this host (label {label:?})")));
+            return Err(invalid(
+                file,
+                "linux.mountLabel",
+                format!("SELinux is not enabled on this host (label {label:?})"),
+            ));
         }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
-            return Err(invalid(file, &format!("mounts[{i}].destination"), "must be an absolute path"));
+            return Err(invalid(
+                file,
+                &format!("mounts[{i}].destination"),
+                "must be an absolute path",
+            ));
         }
     }
     Ok(())
@@ -128,28 +198,53 @@ pub fn validate_process(process: &oci_spec::runtime::Process, file: &Path) -> Re
     if !process.cwd().is_absolute() {
         return Err(invalid(file, "process.cwd", "must be an absolute path"));
     }
-    if let Some(p) = process.apparmor_profile().as_ref().filter(|p| !p.is_empty()) {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_ref()
+        .filter(|p| !p.is_empty())
+    {
         if !apparmor_enabled() {
-            return Err(invalid(file, "process.apparmorProfile", format!("AppArmor is not enabled on this host (profile {p:?})")));
+            return Err(invalid(
+                file,
+                "process.apparmorProfile",
+                format!("AppArmor is not enabled on this host (profile {p:?})"),
+            ));
         }
-        return Err(invalid(file, "process.apparmorProfile", "AppArmor profiles are not supported by this runtime yet"));
+        return Err(invalid(
+            file,
+            "process.apparmorProfile",
+            "AppArmor profiles are not supported by this runtime yet",
+        ));
     }
     if let Some(l) = process.selinux_label().as_ref().filter(|l| !l.is_empty()) {
         if !selinux_enabled() {
-            return Err(invalid(file, "process.selinuxLabel", format!("SELinux is not enabled on this host (label {l:?})")));
+            return Err(invalid(
+                file,
+                "process.selinuxLabel",
+                format!("SELinux is not enabled on this host (label {l:?})"),
+            ));
         }
-        return Err(invalid(file, "process.selinuxLabel", "SELinux labels are not supported by this runtime yet"));
+        return Err(invalid(
+            file,
+            "process.selinuxLabel",
+            "SELinux labels are not supported by this runtime yet",
+        ));
     }
     for (i, e) in process.env().iter().flatten().enumerate() {
         if !e.contains('=') || e.starts_with('=') {
-            return Err(invalid(file, &format!("process.env[{i}]"), format!("{e:?} is not KEY=value")));
+            return Err(invalid(
+                file,
+                &format!("process.env[{i}]"),
+                format!("{e:?} is not KEY=value"),
+            ));
         }
     }
     Ok(())
 }
 
 fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 fn selinux_enabled() -> bool {
@@ -163,14 +258,18 @@ mod tests {
     #[test]
     fn wrong_type_names_field_path() {
         let doc = br#"{"ociVersion":"1.0.2","process":{"user":{"uid":"zero","gid":0},"cwd":"/","args":["sh"]},"root":{"path":"rootfs"}}"#;
-        let err = parse_spec(doc, Path::new("/b/config.json")).unwrap_err().to_string();
+        let err = parse_spec(doc, Path::new("/b/config.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/b/config.json"), "{err}");
         assert!(err.contains("process.user.uid"), "{err}");
     }
 
     #[test]
     fn bad_json_is_reported() {
-        let err = parse_spec(b"{", Path::new("c.json")).unwrap_err().to_string();
+        let err = parse_spec(b"{", Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("c.json"), "{err}");
     }
 }

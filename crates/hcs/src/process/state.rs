@@ -62,7 +62,12 @@ impl Record {
 
 /// Checks a container id the way runc does: letters, digits, `_+-.`, not `.` or `..`.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidId { id: id.to_string(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
     if id.is_empty() {
         return bad("empty");
     }
@@ -72,7 +77,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.len() > 1024 {
         return bad("longer than 1024 bytes");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+    {
         return bad("only letters, digits and _+-. are allowed");
     }
     Ok(())
@@ -87,7 +95,9 @@ pub fn load(root: &Path, id: &str) -> Result<Record> {
     let path = dir(root, id).join(STATE_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { id: id.into() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound { id: id.into() })
+        }
         Err(e) => return Err(Error::io("read state", path, e)),
     };
     serde_json::from_slice(&bytes).map_err(|e| Error::InvalidConfig {
@@ -102,12 +112,14 @@ pub fn save(root: &Path, rec: &Record) -> Result<()> {
     let tmp = d.join(".state.json.tmp");
     let bytes = serde_json::to_vec(rec).map_err(|e| Error::Init(format!("encode state: {e}")))?;
     std::fs::write(&tmp, bytes).map_err(|e| Error::io("write state", &tmp, e))?;
-    std::fs::rename(&tmp, d.join(STATE_FILE)).map_err(|e| Error::io("commit state", d.join(STATE_FILE), e))
+    std::fs::rename(&tmp, d.join(STATE_FILE))
+        .map_err(|e| Error::io("commit state", d.join(STATE_FILE), e))
 }
 
 /// Whether the record's init process is still the live process it was.
 pub fn init_alive(rec: &Record) -> bool {
-    rec.pid > 0 && matches!(sys::proc_stat(rec.pid), Some((start, st)) if start == rec.pid_start && st != 'Z' && st != 'X')
+    rec.pid > 0
+        && matches!(sys::proc_stat(rec.pid), Some((start, st)) if start == rec.pid_start && st != 'Z' && st != 'X')
 }
 
 pub fn status(root: &Path, rec: &Record) -> Status {
@@ -145,7 +157,11 @@ pub fn oci_state(root: &Path, rec: &Record) -> OciState {
         oci_version: rec.spec.version().clone(),
         id: rec.id.clone(),
         status,
-        pid: if status == Status::Stopped { 0 } else { rec.pid },
+        pid: if status == Status::Stopped {
+            0
+        } else {
+            rec.pid
+        },
         bundle: rec.bundle.clone(),
         rootfs: rec.rootfs.clone(),
         created: rec.created.clone(),
@@ -156,7 +172,9 @@ pub fn oci_state(root: &Path, rec: &Record) -> OciState {
 
 /// RFC 3339 with nanoseconds in UTC, e.g. `2026-11-22T01:02:03.123456789Z`.
 pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
@@ -173,7 +191,12 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@ pub fn cstr(p: impl AsRef<std::ffi::OsStr>) -> Result<CString, Errno> {
 
 /// Turns a `-1`-on-error return value into a `Result`.
 pub fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
-    if ret == -1 { Err(Errno::last()) } else { Ok(ret) }
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
 }
 
 #[repr(C)]
@@ -28,13 +32,29 @@ pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `openat2(2)`: opens `path` relative to `dirfd` under the given resolve restrictions.
-pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> Result<OwnedFd, Errno> {
+pub fn openat2(
+    dirfd: RawFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
     let c = cstr(path)?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
     loop {
         // SAFETY: `c` is a valid NUL-terminated string and `how` a valid open_how of the size passed.
         let ret = unsafe {
-            libc::syscall(libc::SYS_openat2, dirfd, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
         };
         match check(ret) {
             // SAFETY: the kernel returned a new descriptor that nothing else owns.
@@ -88,11 +108,20 @@ pub unsafe fn clone3(flags: u64) -> Result<Forked, Errno> {
     // SAFETY: `args` is a valid clone_args of the size passed; stack 0 gives fork semantics
     // (the child continues on a copy of this stack), which is sound because the caller
     // guarantees the process is single-threaded.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     match check(ret)? {
         0 => Ok(Forked::Child),
         // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
-        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) } }),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
     }
 }
 
@@ -105,14 +134,29 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 
 pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
     // SAFETY: plain syscall; a null siginfo is allowed.
-    check(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) })?;
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    })?;
     Ok(())
 }
 
 /// Marks every descriptor from `first` upwards close-on-exec.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: plain syscall with integer arguments.
-    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) })?;
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })?;
     Ok(())
 }
 
@@ -123,7 +167,11 @@ pub fn close_fds_except(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
     let mut lo = first;
     for k in keep.into_iter().chain(std::iter::once(RawFd::MAX)) {
         if k > lo {
-            let hi = if k == RawFd::MAX { u32::MAX } else { (k - 1) as u32 };
+            let hi = if k == RawFd::MAX {
+                u32::MAX
+            } else {
+                (k - 1) as u32
+            };
             // SAFETY: closing descriptors this process no longer needs; none are borrowed by
             // live Rust objects other than those listed in `keep`.
             check(unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi, 0) })?;
@@ -136,7 +184,11 @@ pub fn close_fds_except(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
 pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     // SAFETY: fcntl on an integer descriptor; no memory involved.
     let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) } as libc::c_long)? as i32;
-    let new = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
     // SAFETY: as above.
     check(unsafe { libc::fcntl(fd, libc::F_SETFD, new) } as libc::c_long)?;
     Ok(())

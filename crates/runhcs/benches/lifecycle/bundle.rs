@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! The bundles the bench runs: a busybox root filesystem shared by a plain `runc spec`-like
 //! config and one with a default-like seccomp profile.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Medians, ratio and goal lines, and the raw-sample JSON.
 
 use super::{Mode, Runtime, Sample};

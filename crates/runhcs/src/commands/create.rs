@@ -16,13 +16,25 @@ fn options(g: &Global, a: &CreateArgs, foreground: bool) -> CreateOptions {
 
 pub fn create(root: &Path, g: &Global, a: &CreateArgs) -> Result<i32> {
     let bundle = Bundle::load(&a.bundle)?;
-    launch::create(root, &a.id, &bundle, LaunchMode::Create, &options(g, a, false))?;
+    launch::create(
+        root,
+        &a.id,
+        &bundle,
+        LaunchMode::Create,
+        &options(g, a, false),
+    )?;
     Ok(0)
 }
 
 pub fn run(root: &Path, g: &Global, a: &CreateArgs, detach: bool) -> Result<i32> {
     let bundle = Bundle::load(&a.bundle)?;
-    let launched = launch::create(root, &a.id, &bundle, LaunchMode::Run, &options(g, a, !detach))?;
+    let launched = launch::create(
+        root,
+        &a.id,
+        &bundle,
+        LaunchMode::Run,
+        &options(g, a, !detach),
+    )?;
     if detach {
         let rec = launched.record.clone();
         drop(launched);

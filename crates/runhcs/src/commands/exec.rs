@@ -9,12 +9,18 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     let rec = state::load(root, &a.id)?;
     let process = match &a.process {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("read --process {}", p.display()))?;
+            let bytes =
+                std::fs::read(p).with_context(|| format!("read --process {}", p.display()))?;
             spec::parse_process(&bytes, p)?
         }
         None => from_flags(rec.spec.process().as_ref(), a)?,
     };
-    let opts = ExecOptions { console_socket: a.console_socket.clone(), pid_file: a.pid_file.clone(), detach: a.detach, preserve_fds: a.preserve_fds };
+    let opts = ExecOptions {
+        console_socket: a.console_socket.clone(),
+        pid_file: a.pid_file.clone(),
+        detach: a.detach,
+        preserve_fds: a.preserve_fds,
+    };
     Ok(exec::exec(root, &rec, &process, &opts)?)
 }
 
@@ -39,7 +45,10 @@ fn from_flags(template: Option<&Process>, a: &ExecArgs) -> Result<Process> {
     }
     if let Some(u) = &a.user {
         let (uid, gid) = match u.split_once(':') {
-            Some((u, g)) => (u.parse::<u32>().context("--user uid")?, Some(g.parse::<u32>().context("--user gid")?)),
+            Some((u, g)) => (
+                u.parse::<u32>().context("--user uid")?,
+                Some(g.parse::<u32>().context("--user gid")?),
+            ),
             None => (u.parse::<u32>().context("--user must be UID[:GID]")?, None),
         };
         let mut user = p.user().clone();
@@ -61,7 +70,8 @@ fn from_flags(template: Option<&Process>, a: &ExecArgs) -> Result<Process> {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for c in &a.cap {
             let name = c.to_ascii_uppercase();
-            let cap = Capability::from_str(name.strip_prefix("CAP_").unwrap_or(&name)).with_context(|| format!("--cap {c}: unknown capability"))?;
+            let cap = Capability::from_str(name.strip_prefix("CAP_").unwrap_or(&name))
+                .with_context(|| format!("--cap {c}: unknown capability"))?;
             let mut b = caps.bounding().clone().unwrap_or_default();
             b.insert(cap);
             caps.set_bounding(Some(b));

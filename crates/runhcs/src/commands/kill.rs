@@ -11,11 +11,20 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(anyhow!("invalid signal {s:?}: out of range"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    if let Some(off) = name.strip_prefix("SIGRTMIN+").and_then(|n| n.parse::<i32>().ok()) {
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    if let Some(off) = name
+        .strip_prefix("SIGRTMIN+")
+        .and_then(|n| n.parse::<i32>().ok())
+    {
         return Ok(libc::SIGRTMIN() + off);
     }
-    name.parse::<nix::sys::signal::Signal>().map(|s| s as i32).map_err(|_| anyhow!("unknown signal {s:?}"))
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| anyhow!("unknown signal {s:?}"))
 }
 
 pub fn run(root: &Path, id: &str, signal: &str, all: bool) -> Result<i32> {

@@ -15,9 +15,19 @@ pub fn run(root: &Path, format: &str, quiet: bool) -> Result<i32> {
         println!("{}", serde_json::to_string(&states)?);
         return Ok(0);
     }
-    let rows: Vec<[String; 6]> = std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
-        .chain(states.iter().map(|s| [s.id.clone(), s.pid.to_string(), s.status.to_string(), s.bundle.display().to_string(), s.created.clone(), s.owner.clone()]))
-        .collect();
+    let rows: Vec<[String; 6]> =
+        std::iter::once(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from))
+            .chain(states.iter().map(|s| {
+                [
+                    s.id.clone(),
+                    s.pid.to_string(),
+                    s.status.to_string(),
+                    s.bundle.display().to_string(),
+                    s.created.clone(),
+                    s.owner.clone(),
+                ]
+            }))
+            .collect();
     let mut widths = [0usize; 6];
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -25,7 +35,18 @@ pub fn run(root: &Path, format: &str, quiet: bool) -> Result<i32> {
         }
     }
     for r in &rows {
-        let line: Vec<String> = r.iter().zip(widths).enumerate().map(|(i, (c, w))| if i == 5 { c.clone() } else { format!("{c:<w$}", w = w.max(9) + 3) }).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 5 {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = w.max(9) + 3)
+                }
+            })
+            .collect();
         println!("{}", line.concat().trim_end());
     }
     Ok(0)

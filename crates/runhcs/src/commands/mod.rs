@@ -31,12 +31,33 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Delete { force, id } => delete::run(root, id, *force),
         Command::State { id } => state::run(root, id),
         Command::List { format, quiet } => list::run(root, format, *quiet),
-        Command::Ps { format, id, ps_args } => ps::run(root, id, format, ps_args),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::run(root, id, format, ps_args),
         Command::Pause { id } => pause::pause(root, id),
         Command::Resume { id } => pause::resume(root, id),
-        Command::Update { resources, memory, pids_limit, cpu_shares, cpu_quota, cpu_period, id } => {
-            update::run(root, id, resources.as_deref(), update::Flags { memory: *memory, pids_limit: *pids_limit, cpu_shares: *cpu_shares, cpu_quota: *cpu_quota, cpu_period: *cpu_period })
-        }
+        Command::Update {
+            resources,
+            memory,
+            pids_limit,
+            cpu_shares,
+            cpu_quota,
+            cpu_period,
+            id,
+        } => update::run(
+            root,
+            id,
+            resources.as_deref(),
+            update::Flags {
+                memory: *memory,
+                pids_limit: *pids_limit,
+                cpu_shares: *cpu_shares,
+                cpu_quota: *cpu_quota,
+                cpu_period: *cpu_period,
+            },
+        ),
         Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
         Command::Features => features::run(),
     }

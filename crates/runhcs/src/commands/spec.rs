@@ -9,7 +9,8 @@ pub fn run(bundle: &Path, rootless: bool) -> Result<i32> {
     if path.exists() {
         bail!("File {} exists. Remove it first", path.display());
     }
-    let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_SPEC).context("built-in default spec")?;
+    let mut spec: serde_json::Value =
+        serde_json::from_str(DEFAULT_SPEC).context("built-in default spec")?;
     if rootless {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
@@ -22,6 +23,7 @@ pub fn run(bundle: &Path, rootless: bool) -> Result<i32> {
         }
         linux.as_object_mut().map(|o| o.remove("resources"));
     }
-    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n").with_context(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(0)
 }

@@ -17,13 +17,20 @@ pub fn run(root: &Path, id: &str, resources: Option<&Path>, f: Flags) -> Result<
     let mut res: serde_json::Value = match resources {
         Some(p) if p == Path::new("-") => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("read resources from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("read resources from stdin")?;
             serde_json::from_str(&s).context("parse resources from stdin")?
         }
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("read {}", p.display()))?).with_context(|| format!("parse {}", p.display()))?,
+        Some(p) => serde_json::from_slice(
+            &std::fs::read(p).with_context(|| format!("read {}", p.display()))?,
+        )
+        .with_context(|| format!("parse {}", p.display()))?,
         None => serde_json::json!({}),
     };
-    let obj = res.as_object_mut().context("resources must be a JSON object")?;
+    let obj = res
+        .as_object_mut()
+        .context("resources must be a JSON object")?;
     if let Some(m) = f.memory {
         obj.insert("memory".into(), serde_json::json!({ "limit": m }));
     }

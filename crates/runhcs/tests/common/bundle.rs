@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! OCI bundles for tests: a busybox rootfs and a `config.json` equivalent to `runc spec`
 //! (with `terminal: false`), held as a `serde_json::Value` so tests can set any field,
 //! including deliberately wrong ones.

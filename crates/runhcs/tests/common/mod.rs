@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Harness for the OCI runtime conformance suite.
 //!
 //! Owns: choosing the runtimes under test (`WHARF_TEST_RUNTIMES`), running a test body once per

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Terminal helpers: receiving a pty master over a `--console-socket` and talking to it.
 
 use std::io::{IoSliceMut, Read};
