@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --workspace --all-targets -q
-cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+cargo test --workspace --no-fail-fast ${TEST_THREADS:+-- --test-threads="$TEST_THREADS"}
