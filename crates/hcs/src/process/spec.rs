@@ -32,33 +32,21 @@ impl Bundle {
 
 /// Parses a runtime spec, reporting the JSON path of a bad field.
 pub fn parse_spec(bytes: &[u8], file: &Path) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        Error::InvalidConfig {
-            file: file.to_path_buf(),
-            field: if path == "." {
-                "(document)".into()
-            } else {
-                path
-            },
-            reason: e.into_inner().to_string(),
-        }
-    })
+    parse_json(bytes, file)
 }
 
 /// Parses a `process.json` (for `exec --process`).
 pub fn parse_process(bytes: &[u8], file: &Path) -> Result<oci_spec::runtime::Process> {
+    parse_json(bytes, file)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         Error::InvalidConfig {
             file: file.to_path_buf(),
-            field: if path == "." {
-                "(document)".into()
-            } else {
-                path
-            },
+            field: if path == "." { "(document)".into() } else { path },
             reason: e.into_inner().to_string(),
         }
     })
