@@ -270,8 +270,9 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     cfg.chan
         .send(&Msg::Ready)
         .map_err(sys_err("report ready"))?;
+    let mut fifo = None;
     match cfg.mode {
-        Mode::Create => wait_fifo(cfg.fifo)?,
+        Mode::Create => fifo = open_fifo(cfg.fifo)?,
         Mode::Run => match cfg.chan.recv().map_err(sys_err("wait for start"))? {
             Some((Msg::Start, _)) => {}
             _ => return Err(Error::Init("runtime went away before start".into())),
@@ -288,6 +289,14 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
                 .and_then(|h| h.start_container().as_ref()),
             &state,
         )?;
+    }
+    // Tell `start` we are going; the fifo stays open (close-on-exec) so `start` sees it hang up
+    // exactly when the exec has happened, and only then runs poststart hooks.
+    if let Some(f) = fifo.as_ref() {
+        use std::io::Write;
+        (&*f)
+            .write_all(&[0])
+            .map_err(|e| Error::io("write exec fifo", "exec.fifo", e))?;
     }
     if let (Some(f), true) = (cfg.seccomp, nnp) {
         f.install()?;
@@ -340,17 +349,15 @@ fn open_tty(cfg: &Config, bind_console: bool) -> Result<OwnedFd> {
     Ok(master)
 }
 
-fn wait_fifo(fifo: Option<&OwnedFd>) -> Result<()> {
-    let Some(fifo) = fifo else { return Ok(()) };
-    // Blocks until `start` opens the fifo for reading.
+/// Blocks until `start` opens the exec fifo for reading.
+fn open_fifo(fifo: Option<&OwnedFd>) -> Result<Option<std::fs::File>> {
+    let Some(fifo) = fifo else { return Ok(None) };
     let path = sys::fd_path(fifo);
-    let f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
-        .map_err(|e| Error::io("open exec fifo", &path, e))?;
-    use std::io::Write;
-    (&f).write_all(&[0])
-        .map_err(|e| Error::io("write exec fifo", &path, e))
+        .map(Some)
+        .map_err(|e| Error::io("open exec fifo", &path, e))
 }
 
 fn set_domainname(d: &str) -> Result<(), Errno> {

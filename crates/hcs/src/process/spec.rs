@@ -46,7 +46,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], file: &Path) -> Resu
         let path = e.path().to_string();
         Error::InvalidConfig {
             file: file.to_path_buf(),
-            field: if path == "." { "(document)".into() } else { path },
+            field: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
             reason: e.into_inner().to_string(),
         }
     })
