@@ -2,12 +2,13 @@
 //!
 //! The process model, in the order things happen for `create`:
 //! [`launch`] (runtime side: bundle, cgroup, exec fifo, `clone3` with the namespace flags) →
-//! [`init`] (the child: mounts via [`rootfs`], /dev, pivot_root, console via `tty`, seccomp,
+//! [`init`] (the child: mounts via [`rootfs`], /dev via `devices`, pivot_root, console via `tty`, seccomp,
 //! capabilities, then exec) with a typed channel ([`sync`]) between the two. [`ops`] acts on
 //! existing containers; [`exec`] enters a running one; [`state`] persists what later commands
 //! need.
 
 mod caps;
+mod devices;
 pub mod exec;
 mod foreground;
 mod hooks;
