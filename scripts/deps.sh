@@ -10,6 +10,9 @@ PKGS=(
   util-linux          # unshare, nsenter for test harnesses
   iproute2 procps psmisc
   hyperfine
+  golang-go golang-github-opencontainers-runtime-tools-dev  # OCI runtime-tools validation suite, built offline
+  docker-registry apache2-utils   # local registry (and htpasswd) for image push/pull tests
+  skopeo podman zstd              # image archive interop peers, zstd layers
 )
 
 missing=()
@@ -31,4 +34,6 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet container
   systemctl stop containerd || true
 fi
 pkill -x containerd 2>/dev/null || true
+# Same for the packaged registry: tests start their own on loopback ports.
+pkill -x docker-registry 2>/dev/null || true
 exit 0
