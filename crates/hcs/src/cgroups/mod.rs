@@ -29,7 +29,7 @@ mod fs;
 mod layout;
 mod stats;
 mod v1;
-mod v2;
+pub(crate) mod v2;
 
 pub use devices::{attach_device_filter, DeviceFilter, Kind as DeviceKind, Rule as DeviceRule};
 pub use layout::{layout, Hierarchy, Layout, Mode};

@@ -104,9 +104,8 @@ fn make_node(
     sys::check(ret as libc::c_long)?;
     // mknod honours the umask; set the mode the spec asked for.
     // SAFETY: valid dirfd and C string; AT_SYMLINK_NOFOLLOW is not needed for a node we just made.
-    sys::check(
-        unsafe { libc::fchmodat(dfd.as_raw_fd(), name.as_ptr(), mode & 0o7777, 0) } as libc::c_long,
-    )?;
+    let ret = unsafe { libc::fchmodat(dfd.as_raw_fd(), name.as_ptr(), mode & 0o7777, 0) };
+    sys::check(ret as libc::c_long)?;
     if let Some((uid, gid)) = owner {
         // SAFETY: as above.
         sys::check(unsafe {

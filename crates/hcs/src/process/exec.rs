@@ -19,10 +19,61 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub detach: bool,
     pub preserve_fds: u32,
+    /// Descriptors for the process's stdin, stdout and stderr (borrowed for the call); `None`
+    /// inherits this process's stdio.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
+}
+
+/// A process started in a container by [`spawn`]; this process is its parent.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The pty master, when the process has a terminal and no console socket took it.
+    pub master: Option<OwnedFd>,
 }
 
 /// Runs `process` in the container; returns its exit code (foreground) or 0 once started (detach).
 pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) -> Result<i32> {
+    if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
+        return Err(Error::InvalidArgument {
+            field: "--console-socket".into(),
+            reason: "cannot allocate tty if runhcs will detach without setting console socket"
+                .into(),
+        });
+    }
+    // Foreground: keep every signal blocked from before the clone until the wait, so none
+    // meant for the process is lost (the wait forwards them).
+    let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
+    let res = start_process(root, rec, process, opts);
+    let sp = match res {
+        Ok(sp) if !opts.detach => sp,
+        other => {
+            foreground::restore_mask(&old_mask);
+            return other.map(|_| 0);
+        }
+    };
+    let code = foreground::wait(sp.pid, &sp.pidfd, sp.master)
+        .map_err(|e| Error::sys("wait for exec process", e))?;
+    foreground::restore_mask(&old_mask);
+    Ok(code)
+}
+
+/// Starts `process` in the container and returns it running, without waiting for it. A terminal
+/// goes to the console socket if one is given, else its master is returned.
+pub fn spawn(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) -> Result<Spawned> {
+    let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
+    let res = start_process(root, rec, process, opts);
+    foreground::restore_mask(&old_mask);
+    res
+}
+
+/// The clone and setup of an exec'd process; called with all signals blocked.
+fn start_process(
+    root: &Path,
+    rec: &Record,
+    process: &Process,
+    opts: &ExecOptions,
+) -> Result<Spawned> {
     let st = state::status(root, rec);
     if st != Status::Running && st != Status::Created {
         return Err(Error::InvalidState {
@@ -33,13 +84,6 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
     }
     super::spec::validate_process(process, Path::new("process"))?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.detach && opts.console_socket.is_none() {
-        return Err(Error::InvalidArgument {
-            field: "--console-socket".into(),
-            reason: "cannot allocate tty if runhcs will detach without setting console socket"
-                .into(),
-        });
-    }
     let seccomp = match rec.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(Filter::compile_cached(
             s,
@@ -99,11 +143,15 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
     };
     let (parent_chan, child_chan) =
         sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
+    let child_ns = if parent_join.is_empty() {
+        None
+    } else {
+        Some(super::launch::ChildNamespaces::save()?)
+    };
     for (t, fd) in &parent_join {
         nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t)))
             .map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
     }
-    let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
     let cgroup_paths: Vec<PathBuf> = rec.cgroup.paths().into_iter().map(PathBuf::from).collect();
     // SAFETY: runhcs is single-threaded, as clone3 requires.
     let (pid, pidfd) = match unsafe { sys::clone3(0) } {
@@ -119,7 +167,8 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
                 chan: &child_chan,
                 fifo: None,
                 console_socket: console.as_ref(),
-                tty_to_parent: terminal && !opts.detach,
+                stdio: opts.stdio,
+                tty_to_parent: terminal && console.is_none(),
                 join: &join,
                 unshare_flags: 0,
                 new_userns: false,
@@ -134,12 +183,17 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
         }
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
-            foreground::restore_mask(&old_mask);
+            if let Some(ns) = &child_ns {
+                ns.restore()?;
+            }
             return Err(Error::sys("clone exec process", e));
         }
     };
-    if opts.detach {
-        foreground::restore_mask(&old_mask);
+    if let Some(ns) = &child_ns {
+        if let Err(e) = ns.restore() {
+            sys::pidfd_send_signal(&pidfd, libc::SIGKILL).ok();
+            return Err(e);
+        }
     }
     drop(child_chan);
     drop(console);
@@ -169,11 +223,5 @@ pub fn exec(root: &Path, rec: &Record, process: &Process, opts: &ExecOptions) ->
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
-    if opts.detach {
-        return Ok(0);
-    }
-    let code = foreground::wait(pid, &pidfd, master)
-        .map_err(|e| Error::sys("wait for exec process", e))?;
-    foreground::restore_mask(&old_mask);
-    Ok(code)
+    Ok(Spawned { pid, pidfd, master })
 }

@@ -126,11 +126,8 @@ fn loop_until_exit(
             }
             if stdin_open && fds.len() > 2 && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
                 // SAFETY: fd 0 stays open for our whole life.
-                if !copy(
-                    unsafe { BorrowedFd::borrow_raw(0) },
-                    m.as_raw_fd(),
-                    &mut buf,
-                ) {
+                let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+                if !copy(stdin, m.as_raw_fd(), &mut buf) {
                     stdin_open = false;
                 }
             }

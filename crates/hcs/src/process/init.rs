@@ -41,6 +41,8 @@ pub struct Config<'a> {
     pub chan: &'a Channel,
     pub fifo: Option<&'a OwnedFd>,
     pub console_socket: Option<&'a OwnedFd>,
+    /// Descriptors to put on the process's stdin, stdout and stderr (else it inherits ours).
+    pub stdio: Option<[RawFd; 3]>,
     /// Send the pty master to the parent (foreground terminal) instead of a console socket.
     pub tty_to_parent: bool,
     /// Namespaces to join with setns, in order; the user namespace (if any) comes last.
@@ -98,6 +100,9 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64)
         .map_err(sys_err("set parent death signal"))?;
     // (If the runtime died before that, the channel below reads EOF and we stop.)
+    if let Some(fds) = cfg.stdio {
+        sys::install_stdio(fds).map_err(sys_err("set up stdio"))?;
+    }
     // No descriptor of the runtime's caller may reach the container (CVE-2024-21626 class):
     // close everything above stdio and the preserved fds except our own channels.
     let mut keep: Vec<RawFd> = vec![cfg.chan.raw()];

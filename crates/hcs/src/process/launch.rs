@@ -32,6 +32,9 @@ pub struct CreateOptions {
     pub owner: String,
     /// `run` without `-d`: hand a terminal to this process instead of a console socket.
     pub foreground: bool,
+    /// Descriptors for the init's stdin, stdout and stderr (borrowed for the call); `None`
+    /// inherits this process's stdio.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A container whose init is set up and waiting (create) or released (run).
@@ -145,6 +148,39 @@ pub fn plan_namespaces(spec: &Spec) -> Result<NsPlan> {
     // The user namespace is joined last: the namespaces unshared after it belong to it.
     plan.join.extend(user_join);
     Ok(plan)
+}
+
+/// The namespaces this process's *children* are put in (pid, time), saved before `setns` or
+/// `unshare` aims them at a container and put back after the clone, so a long-lived caller (a
+/// shim, the guest agent) that creates many containers is left as it was.
+pub struct ChildNamespaces {
+    saved: Vec<(libc::c_int, OwnedFd)>,
+}
+
+impl ChildNamespaces {
+    pub fn save() -> Result<Self> {
+        let mut saved = Vec::new();
+        for (flag, path) in [
+            (libc::CLONE_NEWPID, "/proc/self/ns/pid_for_children"),
+            (0x80, "/proc/self/ns/time_for_children"),
+        ] {
+            match std::fs::File::open(path) {
+                Ok(f) => saved.push((flag, OwnedFd::from(f))),
+                // No time namespaces on this kernel: nothing to restore.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && flag == 0x80 => {}
+                Err(e) => return Err(Error::io("save namespace for children", path, e)),
+            }
+        }
+        Ok(ChildNamespaces { saved })
+    }
+
+    pub fn restore(&self) -> Result<()> {
+        for (flag, fd) in &self.saved {
+            nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(*flag))
+                .map_err(|e| Error::sys("restore the runtime's namespace for children", e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Undoes a half-made container if creation fails at any step.
@@ -292,6 +328,11 @@ pub fn create(
     let (parent_chan, child_chan) =
         sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
 
+    let child_ns = if plan.parent_join.is_empty() && !plan.new_timens {
+        None
+    } else {
+        Some(ChildNamespaces::save()?)
+    };
     for (t, fd) in &plan.parent_join {
         nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t)))
             .map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
@@ -323,6 +364,7 @@ pub fn create(
                 chan: &child_chan,
                 fifo: fifo.as_ref(),
                 console_socket: console.as_ref(),
+                stdio: opts.stdio,
                 tty_to_parent: terminal && !detached,
                 join: &plan.join,
                 unshare_flags: plan.unshare_flags,
@@ -339,19 +381,25 @@ pub fn create(
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
             foreground::restore_mask(&old_mask);
+            if let Some(ns) = &child_ns {
+                ns.restore()?;
+            }
             return Err(Error::sys("clone container init", e));
         }
     };
-    if detached {
-        foreground::restore_mask(&old_mask);
-    }
-    drop(child_chan);
-    drop(console);
     cleanup.child = Some(
         pidfd
             .try_clone()
             .map_err(|e| Error::io("dup pidfd", "", e))?,
     );
+    if let Some(ns) = &child_ns {
+        ns.restore()?;
+    }
+    if detached {
+        foreground::restore_mask(&old_mask);
+    }
+    drop(child_chan);
+    drop(console);
 
     cgroup.add_process(pid)?;
     if plan.new_userns {
@@ -532,6 +580,7 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
             let mut b = [0u8; 1];
             // SAFETY: reading one byte into a valid buffer.
             if unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) } == 1 {
+                wait_hangup(&fifo);
                 break;
             }
         }
@@ -544,6 +593,25 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
     std::fs::remove_file(&path).map_err(|e| Error::io("remove exec fifo", &path, e))?;
     poststart(root, rec);
     Ok(())
+}
+
+/// Waits until the init's end of the exec fifo closes: it is close-on-exec, so from then on the
+/// container's process runs (or its exec failed and the init is gone).
+fn wait_hangup(fifo: &OwnedFd) {
+    loop {
+        let mut p = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, -1) };
+        if n < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        // POLLHUP (or an error): the writer is gone.
+        return;
+    }
 }
 
 /// poststart hooks: a failure is logged, the container keeps running (runtime spec).
@@ -561,13 +629,31 @@ pub fn poststart(root: &Path, rec: &Record) {
     }
 }
 
-/// Foreground `run`: release the init, run poststart hooks, wait for the exit, clean up.
-/// Returns the container's exit code.
-pub fn run_foreground(root: &Path, l: Launched) -> Result<i32> {
+/// Starts a container created for a foreground `run` over its setup channel, then runs the
+/// poststart hooks once the process runs: the channel is close-on-exec in the init, so EOF means
+/// the exec happened (an error message means the setup failed late).
+pub fn release(root: &Path, l: &Launched) -> Result<()> {
     l.chan
         .send(&Msg::Start)
         .map_err(|e| Error::sys("start container", e))?;
+    loop {
+        match l.chan.recv() {
+            Ok(Some((Msg::Error(e), _))) => return Err(Error::Init(e)),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => break,
+        }
+    }
     poststart(root, &l.record);
+    Ok(())
+}
+
+/// Foreground `run`: release the init, run poststart hooks, wait for the exit, clean up.
+/// Returns the container's exit code.
+pub fn run_foreground(root: &Path, l: Launched) -> Result<i32> {
+    if let Err(e) = release(root, &l) {
+        super::ops::delete(root, &l.record, true).ok();
+        return Err(e);
+    }
     let code = foreground::wait(l.record.pid, &l.pidfd, l.master)
         .map_err(|e| Error::sys("wait for container", e))?;
     super::ops::delete(root, &l.record, true)?;

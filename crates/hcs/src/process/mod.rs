@@ -10,7 +10,7 @@
 mod caps;
 mod devices;
 pub mod exec;
-mod foreground;
+pub(crate) mod foreground;
 mod hooks;
 mod init;
 pub mod launch;
@@ -19,9 +19,9 @@ pub mod ops;
 mod rootfs;
 pub mod spec;
 pub mod state;
-mod sync;
-mod sys;
-mod tty;
+pub(crate) mod sync;
+pub(crate) mod sys;
+pub(crate) mod tty;
 
 pub use exec::ExecOptions;
 pub use init::error_chain;

@@ -28,6 +28,15 @@ impl Bundle {
         validate(&spec, &file)?;
         Ok(Bundle { dir, spec, rootfs })
     }
+
+    /// A bundle from a spec that came in a document rather than a file (`OciSpecification`):
+    /// `source` names the document in errors.
+    pub fn from_spec(dir: &Path, spec: Spec, source: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io("open bundle", dir, e))?;
+        let rootfs = rootfs_of(&spec, &dir, source)?;
+        validate(&spec, source)?;
+        Ok(Bundle { dir, spec, rootfs })
+    }
 }
 
 /// Parses a runtime spec, reporting the JSON path of a bad field.

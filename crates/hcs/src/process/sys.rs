@@ -117,9 +117,9 @@ pub unsafe fn clone3(flags: u64) -> Result<Forked, Errno> {
     };
     match check(ret)? {
         0 => Ok(Forked::Child),
-        // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
         pid => Ok(Forked::Parent {
             pid: pid as i32,
+            // SAFETY: CLONE_PIDFD made the kernel store a new descriptor in `pidfd`.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
         }),
     }
@@ -177,6 +177,23 @@ pub fn close_fds_except(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
             check(unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi, 0) })?;
         }
         lo = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Puts `fds` on descriptors 0, 1 and 2 (a child's stdio), correct even when a source already
+/// is one of the targets. The sources stay open (the caller owns them).
+pub fn install_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
+    let mut tmp = [0 as RawFd; 3];
+    for (t, fd) in tmp.iter_mut().zip(fds) {
+        // SAFETY: fcntl duplicating an integer descriptor; no memory involved.
+        *t = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) } as libc::c_long)? as RawFd;
+    }
+    for (target, t) in tmp.into_iter().enumerate() {
+        // SAFETY: dup2 onto a stdio slot (it clears close-on-exec there), then close our copy.
+        check(unsafe { libc::dup2(t, target as RawFd) } as libc::c_long)?;
+        // SAFETY: `t` is our own temporary duplicate, not owned by any Rust object.
+        unsafe { libc::close(t) };
     }
     Ok(())
 }

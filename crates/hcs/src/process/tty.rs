@@ -26,10 +26,8 @@ pub fn open_in_container(
     .map_err(e("open /dev/ptmx"))?;
     let mut unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK takes a pointer to an int.
-    sys::check(
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } as libc::c_long,
-    )
-    .map_err(e("unlock pty"))?;
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) };
+    sys::check(ret as libc::c_long).map_err(e("unlock pty"))?;
     // SAFETY: TIOCGPTPEER returns a new descriptor for the slave of this master.
     let slave = sys::check(unsafe {
         libc::ioctl(

@@ -33,7 +33,9 @@ pub struct ComputeSystem {
 /// Which backend a [`ComputeSystem`] document asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SystemKind {
-    /// `Container`: process isolation on this kernel.
+    /// Process isolation on this kernel: a `Container` (silo) document, or a Linux container
+    /// given as `HostedSystem.OciSpecification` *without* a `HostingSystemId` (the host itself is
+    /// the hosting system, exactly as the guest agent receives the document inside a utility VM).
     Container,
     /// `VirtualMachine`: a utility VM.
     VirtualMachine,
@@ -70,6 +72,16 @@ impl ComputeSystem {
     /// Which of the three shapes this document is; an error names the field that is missing or
     /// conflicting when the document is none or more than one of them.
     pub fn kind(&self) -> Result<SystemKind, SchemaError> {
+        if self.hosting_system_id.is_none()
+            && self.container.is_none()
+            && self.virtual_machine.is_none()
+            && self
+                .hosted_system
+                .as_ref()
+                .is_some_and(|h| h.oci_specification.is_some())
+        {
+            return Ok(SystemKind::Container);
+        }
         let hosted = self.hosted_system.is_some() || self.hosting_system_id.is_some();
         let present: Vec<(&str, SystemKind)> = [
             ("Container", self.container.is_some(), SystemKind::Container),
@@ -117,6 +129,20 @@ impl ComputeSystem {
             SystemKind::Container => {
                 if let Some(container) = &self.container {
                     validate_container(container, "Container")?;
+                }
+                if let Some(hosted) = &self.hosted_system {
+                    if hosted.container.is_some() {
+                        return Err(SchemaError::new(
+                            "HostedSystem.Container",
+                            "conflicts with HostedSystem.OciSpecification",
+                        ));
+                    }
+                    if hosted.oci_bundle_path.as_deref().unwrap_or("").is_empty() {
+                        return Err(SchemaError::new(
+                            "HostedSystem.OciBundlePath",
+                            "is required with HostedSystem.OciSpecification",
+                        ));
+                    }
                 }
             }
             SystemKind::VirtualMachine => {}
@@ -306,9 +332,9 @@ mod tests {
         );
         assert_eq!(
             field_of(
-                serde_json::json!({ "SchemaVersion": v, "HostedSystem": { "OciBundlePath": "/b", "OciSpecification": {} } })
+                serde_json::json!({ "SchemaVersion": v, "HostedSystem": { "OciSpecification": {} } })
             ),
-            "HostingSystemId"
+            "HostedSystem.OciBundlePath"
         );
         assert_eq!(
             field_of(
@@ -367,6 +393,29 @@ mod tests {
             container: Some(Default::default()),
             ..Default::default()
         });
+        assert_eq!(d.validate().unwrap(), SystemKind::HostedInVm);
+    }
+
+    #[test]
+    fn oci_spec_without_hosting_system_is_process_isolation() {
+        let spec = serde_json::json!({ "ociVersion": "1.1.0", "root": { "path": "rootfs" } });
+        let d = doc(
+            serde_json::json!({ "SchemaVersion": { "Major": 2, "Minor": 1 },
+            "HostedSystem": { "OciBundlePath": "/b", "OciSpecification": spec } }),
+        );
+        assert_eq!(d.validate().unwrap(), SystemKind::Container);
+        let d = doc(
+            serde_json::json!({ "SchemaVersion": { "Major": 2, "Minor": 1 },
+            "HostedSystem": { "OciSpecification": spec } }),
+        );
+        assert_eq!(
+            d.validate().unwrap_err().field,
+            "HostedSystem.OciBundlePath"
+        );
+        let d = doc(
+            serde_json::json!({ "SchemaVersion": { "Major": 2, "Minor": 1 },
+            "HostingSystemId": "vm", "HostedSystem": { "OciBundlePath": "/b", "OciSpecification": spec } }),
+        );
         assert_eq!(d.validate().unwrap(), SystemKind::HostedInVm);
     }
 }

@@ -1,27 +1,28 @@
 use crate::cli::ExecArgs;
 use anyhow::{bail, Context, Result};
-use hcs::process::{exec, spec, state, ExecOptions};
+use hcs::process::{spec, ExecOptions};
 use oci_spec::runtime::{Capability, Process};
 use std::path::Path;
 use std::str::FromStr;
 
 pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
-    let rec = state::load(root, &a.id)?;
+    let system = hcs::ComputeSystem::open(root, &a.id)?;
     let process = match &a.process {
         Some(p) => {
             let bytes =
                 std::fs::read(p).with_context(|| format!("read --process {}", p.display()))?;
             spec::parse_process(&bytes, p)?
         }
-        None => from_flags(rec.spec.process().as_ref(), a)?,
+        None => from_flags(system.record().spec.process().as_ref(), a)?,
     };
     let opts = ExecOptions {
         console_socket: a.console_socket.clone(),
         pid_file: a.pid_file.clone(),
         detach: a.detach,
         preserve_fds: a.preserve_fds,
+        stdio: None,
     };
-    Ok(exec::exec(root, &rec, &process, &opts)?)
+    Ok(system.exec(&process, &opts)?)
 }
 
 /// runc's rule: the container's process is the template; flags override or add.

@@ -1,5 +1,4 @@
 use anyhow::{anyhow, Result};
-use hcs::process::{ops, state};
 use std::path::Path;
 
 /// A signal by number (`9`), name (`KILL`) or full name (`SIGKILL`).
@@ -29,8 +28,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 pub fn run(root: &Path, id: &str, signal: &str, all: bool) -> Result<i32> {
     let sig = parse_signal(signal)?;
-    let rec = state::load(root, id)?;
-    ops::kill(root, &rec, sig, all)?;
+    hcs::ComputeSystem::open(root, id)?.signal(sig, all)?;
     Ok(0)
 }
 

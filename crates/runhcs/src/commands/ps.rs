@@ -1,10 +1,8 @@
 use anyhow::{Context, Result};
-use hcs::process::{ops, state};
 use std::path::Path;
 
 pub fn run(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
-    let rec = state::load(root, id)?;
-    let pids = ops::pids(root, &rec)?;
+    let pids = hcs::ComputeSystem::open(root, id)?.pids()?;
     if format == "json" {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);

@@ -1,5 +1,4 @@
 use anyhow::{Context, Result};
-use hcs::process::state;
 use oci_spec::runtime::LinuxResources;
 use std::io::Read;
 use std::path::Path;
@@ -13,7 +12,7 @@ pub struct Flags {
 }
 
 pub fn run(root: &Path, id: &str, resources: Option<&Path>, f: Flags) -> Result<i32> {
-    let rec = state::load(root, id)?;
+    let system = hcs::ComputeSystem::open(root, id)?;
     let mut res: serde_json::Value = match resources {
         Some(p) if p == Path::new("-") => {
             let mut s = String::new();
@@ -41,6 +40,6 @@ pub fn run(root: &Path, id: &str, resources: Option<&Path>, f: Flags) -> Result<
         obj.insert("cpu".into(), serde_json::json!({ "shares": f.cpu_shares, "quota": f.cpu_quota, "period": f.cpu_period }));
     }
     let res: LinuxResources = serde_json::from_value(res).context("resources")?;
-    rec.cgroup.apply(&res)?;
+    system.update(&res)?;
     Ok(0)
 }
