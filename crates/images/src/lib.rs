@@ -10,8 +10,11 @@
 //! Windows OS-version rules (`compat` plugs into [`platform::PlatformMatcher`]), or any wire
 //! format of the Docker/CRI APIs (those live in `wharfd`).
 
+pub mod content;
 pub mod digest;
 pub mod error;
+pub mod leases;
+pub mod meta;
 pub mod reference;
 
 pub use digest::Digest;
