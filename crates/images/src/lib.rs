@@ -14,7 +14,9 @@ pub mod content;
 pub mod digest;
 pub mod error;
 pub mod leases;
+pub mod manifest;
 pub mod meta;
+pub mod platform;
 pub mod reference;
 
 pub use digest::Digest;
