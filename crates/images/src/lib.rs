@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod meta;
 pub mod platform;
 pub mod reference;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result};
