@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod meta;
 pub mod platform;
 pub mod reference;
+pub mod snapshots;
 pub mod unpack;
 
 pub use digest::Digest;
