@@ -1,0 +1,197 @@
+//! Layer unpack: a tar, tar+gzip or tar+zstd stream (detected by its magic bytes) becomes one
+//! snapshot directory, the way containerd's overlay snapshotter stores a layer.
+//!
+//! - OCI whiteouts become overlayfs whiteouts: `.wh.NAME` → a 0:0 character device `NAME`,
+//!   `.wh..wh..opq` → `trusted.overlay.opaque=y` on its directory, so layer directories stack
+//!   as overlay lowerdirs.
+//! - Regular files, directories, symlinks, hard links, fifos, and (as root) device nodes, with
+//!   mode, uid/gid (as root), mtime (directories after their children), and xattrs
+//!   (`SCHILY.xattr.*` PAX records; `trusted.overlay.*` is refused, as only whiteouts may make
+//!   overlay metadata).
+//! - The uncompressed stream is hashed while it is read and checked against the expected
+//!   `diff_id`.
+//!
+//! Layers are hostile input. An entry that is absolute, has a `..` component, has a parent that
+//! is a symlink or not a directory, or is a hard link whose target is any of those or not in the
+//! layer, fails the unpack with an error naming the entry. Every file operation is relative to
+//! a directory descriptor reached by an `O_NOFOLLOW` walk from the layer root (see `walk`), so
+//! no entry can create, change or follow anything outside. The layer is built in a private
+//! directory beside the target and renamed into place only when complete and verified; on any
+//! failure that directory is removed.
+
+mod entry;
+mod sys;
+mod walk;
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{renameat2, RenameFlags};
+
+use crate::digest::{Digest, DigestAlgorithm, HashingReader};
+use crate::error::{Error, Result};
+use crate::manifest::Compression;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The digest the uncompressed tar must have (the config's `diff_id` for this layer).
+    pub diff_id: Option<Digest>,
+    /// Skip flushing the layer to disk before it is moved into place (tests, scratch data).
+    pub no_sync: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Digest of the uncompressed tar stream.
+    pub diff_id: Digest,
+    /// Bytes of uncompressed tar.
+    pub size: u64,
+    /// Archive entries applied.
+    pub entries: u64,
+}
+
+/// The compression of a layer from its first bytes (gzip `1f 8b`, zstd `28 b5 2f fd`).
+pub fn detect(magic: &[u8]) -> Compression {
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Unpacks the layer stream `r` into the new directory `target` (which must not exist).
+pub fn unpack(r: impl Read, target: &Path, opts: &Options) -> Result<Report> {
+    let (parent, file_name) = match (target.parent(), target.file_name()) {
+        (Some(p), Some(n)) => (p, n.to_string_lossy()),
+        _ => {
+            return Err(Error::InvalidArgument {
+                field: "unpack target".into(),
+                reason: format!("{} has no parent directory", target.display()),
+            })
+        }
+    };
+    if fs::symlink_metadata(target).is_ok() {
+        return Err(Error::AlreadyExists {
+            what: "unpack target",
+            name: target.display().to_string(),
+        });
+    }
+    let staging: PathBuf = parent.join(format!(
+        ".{file_name}.unpack-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir(&staging).map_err(|e| Error::io("create unpack directory", &staging, e))?;
+    match unpack_into(r, &staging, opts).and_then(|report| {
+        move_into_place(&staging, target)?;
+        Ok(report)
+    }) {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            if let Err(rm) = fs::remove_dir_all(&staging) {
+                tracing::warn!(path = %staging.display(), error = %rm, "could not remove failed unpack");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn move_into_place(staging: &Path, target: &Path) -> Result<()> {
+    match renameat2(
+        nix::fcntl::AT_FDCWD,
+        staging,
+        nix::fcntl::AT_FDCWD,
+        target,
+        RenameFlags::RENAME_NOREPLACE,
+    ) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            return Err(Error::AlreadyExists {
+                what: "unpack target",
+                name: target.display().to_string(),
+            })
+        }
+        Err(e) => {
+            return Err(Error::io(
+                "move unpacked layer into place",
+                target,
+                io::Error::from_raw_os_error(e as i32),
+            ))
+        }
+    }
+    if let Some(p) = target.parent() {
+        crate::content::fsync_dir(p)?;
+    }
+    Ok(())
+}
+
+fn unpack_into(r: impl Read, dir: &Path, opts: &Options) -> Result<Report> {
+    let mut buf = BufReader::with_capacity(256 * 1024, r);
+    let magic = buf
+        .fill_buf()
+        .map_err(|e| Error::entry("<layer stream>", "read", e))?;
+    let stream: Box<dyn Read> = match detect(magic) {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buf)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buf)
+                .map_err(|e| Error::entry("<layer stream>", "start zstd decoder", e))?,
+        ),
+        Compression::None => Box::new(buf),
+    };
+    let alg = opts
+        .diff_id
+        .as_ref()
+        .map_or(DigestAlgorithm::Sha256, |d| d.algorithm().clone());
+    let mut archive = tar::Archive::new(HashingReader::new(stream, &alg));
+    let root = fs::File::open(dir).map_err(|e| Error::io("open unpack directory", dir, e))?;
+    let mut walker = walk::Walker::new(root.into());
+    let mut state = entry::State {
+        root: sys::is_root(),
+        dirs: Vec::new(),
+        removed_dir: false,
+    };
+    let mut entries = 0u64;
+    let mut last = String::from("<start of archive>");
+    let iter = archive
+        .entries()
+        .map_err(|e| Error::entry(&last, "read archive", e))?;
+    for e in iter {
+        let mut e = e.map_err(|e| Error::entry(format!("after {last}"), "read archive", e))?;
+        last = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        entry::apply(&mut walker, &mut e, &mut state)?;
+        if std::mem::take(&mut state.removed_dir) {
+            walker.invalidate();
+        }
+        entries += 1;
+    }
+    // The diff_id covers the whole stream, including the end-of-archive padding.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink())
+        .map_err(|e| Error::entry("<end of archive>", "read archive", e))?;
+    let (diff_id, size) = rest.finish();
+    if let Some(want) = &opts.diff_id {
+        if want != &diff_id {
+            return Err(Error::DigestMismatch {
+                what: "layer diff_id".into(),
+                expected: want.to_string(),
+                actual: diff_id.to_string(),
+            });
+        }
+    }
+    entry::finish_dirs(&walker, &mut state)?;
+    if !opts.no_sync {
+        sys::syncfs(walker.root()).map_err(|e| Error::io("sync unpacked layer", dir, e))?;
+    }
+    Ok(Report {
+        diff_id,
+        size,
+        entries,
+    })
+}

@@ -1,0 +1,177 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
+//! Test helpers: a raw tar writer that can produce the hostile names `tar::Builder` refuses.
+
+use std::path::{Path, PathBuf};
+
+use tar::{EntryType, Header};
+
+/// Builds a tar archive entry by entry, writing names and link targets as raw bytes.
+#[derive(Default)]
+pub struct Layer {
+    buf: Vec<u8>,
+}
+
+pub struct Entry<'a> {
+    pub name: &'a str,
+    pub kind: EntryType,
+    pub data: &'a [u8],
+    pub link: &'a str,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    pub dev: (u32, u32),
+}
+
+impl Default for Entry<'_> {
+    fn default() -> Self {
+        Entry {
+            name: "",
+            kind: EntryType::Regular,
+            data: b"",
+            link: "",
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 1_600_000_000,
+            dev: (0, 0),
+        }
+    }
+}
+
+impl Layer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn entry(&mut self, e: Entry<'_>) -> &mut Self {
+        assert!(
+            e.name.len() <= 100 && e.link.len() <= 100,
+            "names longer than 100 bytes"
+        );
+        let mut h = Header::new_ustar();
+        {
+            let u = h.as_ustar_mut().unwrap();
+            u.name[..e.name.len()].copy_from_slice(e.name.as_bytes());
+            u.linkname[..e.link.len()].copy_from_slice(e.link.as_bytes());
+        }
+        h.set_entry_type(e.kind);
+        h.set_size(e.data.len() as u64);
+        h.set_mode(e.mode);
+        h.set_uid(e.uid);
+        h.set_gid(e.gid);
+        h.set_mtime(e.mtime);
+        if matches!(e.kind, EntryType::Char | EntryType::Block) {
+            h.set_device_major(e.dev.0).unwrap();
+            h.set_device_minor(e.dev.1).unwrap();
+        }
+        h.set_cksum();
+        self.buf.extend_from_slice(h.as_bytes());
+        self.buf.extend_from_slice(e.data);
+        pad(&mut self.buf);
+        self
+    }
+
+    pub fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+        self.entry(Entry {
+            name,
+            data,
+            ..Default::default()
+        })
+    }
+
+    pub fn dir(&mut self, name: &str) -> &mut Self {
+        self.entry(Entry {
+            name,
+            kind: EntryType::Directory,
+            mode: 0o755,
+            ..Default::default()
+        })
+    }
+
+    pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.entry(Entry {
+            name,
+            kind: EntryType::Symlink,
+            link: target,
+            mode: 0o777,
+            ..Default::default()
+        })
+    }
+
+    pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.entry(Entry {
+            name,
+            kind: EntryType::Link,
+            link: target,
+            ..Default::default()
+        })
+    }
+
+    /// A PAX extended header that applies to the next entry.
+    pub fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
+        let mut data = Vec::new();
+        for (k, v) in records {
+            // "<len> <key>=<value>\n", where len counts itself.
+            let body = k.len() + v.len() + 3;
+            let mut len = body + 1;
+            while len != body + len.to_string().len() {
+                len = body + len.to_string().len();
+            }
+            data.extend_from_slice(format!("{len} {k}=").as_bytes());
+            data.extend_from_slice(v);
+            data.push(b'\n');
+        }
+        self.entry(Entry {
+            name: "PaxHeader",
+            kind: EntryType::XHeader,
+            data: &data,
+            ..Default::default()
+        })
+    }
+
+    pub fn finish(&self) -> Vec<u8> {
+        let mut out = self.buf.clone();
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+}
+
+fn pad(buf: &mut Vec<u8>) {
+    let rem = buf.len() % 512;
+    if rem != 0 {
+        buf.resize(buf.len() + 512 - rem, 0);
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Entries of `dir` whose names start with `.` and contain `.unpack-` (staging leftovers).
+pub fn staging_leftovers(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains(".unpack-")
+        })
+        .collect()
+}
+
+pub fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: buffers are valid for their lengths; strings are NUL-terminated.
+    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return None;
+    }
+    buf.truncate(r as usize);
+    Some(buf)
+}
