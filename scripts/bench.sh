@@ -24,5 +24,7 @@ if [[ ! -f crates/hcs/src/seccomp/default-profile.json && ! -f /usr/share/contai
     echo "bench: no seccomp profile available; the seccomp case will be skipped" >&2
 fi
 
-cargo build --release -p runhcs
+# The binary as it ships (static, non-PIE): scripts/build-runhcs.sh.
+RUNHCS=${RUNHCS:-$(bash scripts/build-runhcs.sh)}
+export RUNHCS
 exec cargo bench -p runhcs --bench lifecycle -- "$@"

@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo build --release -q -p runhcs
-RUNHCS="$PWD/target/release/runhcs"
+RUNHCS=$(bash scripts/build-runhcs.sh)
 
 work=$(mktemp -d /tmp/wharf-demo.XXXXXX)
 trap '"$RUNHCS" --root "$work/state" delete --force demo >/dev/null 2>&1 || true; rm -rf "$work"' EXIT

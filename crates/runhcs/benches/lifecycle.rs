@@ -40,7 +40,7 @@ use report::{goal_line, print_table, samples_json, Series};
 
 const USAGE: &str = "usage: lifecycle [-n N] [-w W] [--mode run|cycle|both] [--runtimes a,b,c] \
 [--timeout SECONDS] [--json FILE]\n  a runtime is NAME or NAME=PATH; runhcs defaults to $RUNHCS or \
-target/release/runhcs";
+target/release/runhcs (scripts/bench.sh sets $RUNHCS to the static build)";
 
 const BUSYBOX: &str = "/bin/busybox";
 /// The capabilities of the bundle (runc spec's defaults).

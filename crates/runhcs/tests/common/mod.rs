@@ -91,7 +91,10 @@ pub fn runtimes() -> Vec<Runtime> {
         .filter(|s| !s.is_empty())
         .map(|name| {
             let path = match name {
-                "runhcs" => PathBuf::from(env!("CARGO_BIN_EXE_runhcs")),
+                // $RUNHCS runs the suite against another build (e.g. the static release one).
+                "runhcs" => std::env::var_os("RUNHCS")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_runhcs"))),
                 "runc" => which("runc").expect("runc not found in PATH (run scripts/deps.sh)"),
                 other => which(other).unwrap_or_else(|| PathBuf::from(other)),
             };
