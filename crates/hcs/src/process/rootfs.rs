@@ -6,7 +6,8 @@
 
 use super::mountopts::{self, Parsed};
 use super::sys::{
-    self, cstr, fd_path, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
+    self, cstr, fd_path, openat2, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
 };
 use crate::{Error, Result};
 use nix::errno::Errno;
@@ -78,6 +79,9 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
+    }
+    if let Some(fd) = create_below_ancestor(root, &r, file)? {
+        return Ok(fd);
     }
     let mut pending: std::collections::VecDeque<std::ffi::OsString> = r
         .components()
@@ -180,6 +184,83 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
         0,
         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     )
+}
+
+/// The common case of [`ensure_in_root`]: some ancestor of `r` exists (found from the deepest
+/// one up, resolved inside the root) and the missing components below it are created and
+/// opened relative to it, never following a link. `Ok(None)` sends the caller to the general
+/// walk: a `..`/`.` component, or a link that appeared where a component was just created.
+fn create_below_ancestor(root: &OwnedFd, r: &Path, file: bool) -> Result<Option<OwnedFd>, Errno> {
+    let comps: Vec<&std::ffi::OsStr> = r.components().map(|c| c.as_os_str()).collect();
+    if comps.is_empty() || r.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Ok(None);
+    }
+    let mut have = comps.len() - 1;
+    let base = loop {
+        let prefix: PathBuf = comps[..have].iter().collect();
+        let target = if have == 0 { Path::new(".") } else { &prefix };
+        match openat2(
+            root.as_raw_fd(),
+            target,
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        ) {
+            Ok(fd) => break fd,
+            Err(Errno::ENOENT) if have > 0 => have -= 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut dir = base;
+    for (k, c) in comps.iter().enumerate().skip(have) {
+        let name = cstr(c)?;
+        let last = k + 1 == comps.len();
+        if last && file {
+            // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
+            let fd = unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC
+                        | libc::O_WRONLY,
+                    0o644,
+                )
+            };
+            match sys::check(fd as libc::c_long) {
+                // SAFETY: a fresh descriptor from openat, closed right away.
+                Ok(fd) => {
+                    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+                }
+                Err(Errno::EEXIST) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        } else {
+            // SAFETY: valid dirfd and C string.
+            let ret = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
+            match sys::check(ret as libc::c_long) {
+                Ok(_) => {}
+                Err(Errno::EEXIST) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        let flags =
+            libc::O_PATH | libc::O_NOFOLLOW | if last && file { 0 } else { libc::O_DIRECTORY };
+        dir = match openat2(
+            dir.as_raw_fd(),
+            Path::new(c),
+            flags,
+            0,
+            RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ELOOP | Errno::ENOTDIR | Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(Some(dir))
 }
 
 /// Everything before pivot_root: propagation, the rootfs bind, the spec's mounts, /dev.
@@ -446,9 +527,20 @@ fn mount_cgroup(
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         Some("mode=755"),
     )?;
+    // The tmpfs is ours and empty: the hierarchy directories go straight into it.
+    let tmpfs = reopen(root, dest)?;
     for h in v1_hierarchies() {
-        let sub = dest.join(&h.name);
-        let t = ensure_in_root(root, &sub, false)?;
+        let name = cstr(std::ffi::OsStr::new(&h.name))?;
+        // SAFETY: valid dirfd and C string.
+        let ret = unsafe { libc::mkdirat(tmpfs.as_raw_fd(), name.as_ptr(), 0o755) };
+        sys::check(ret as libc::c_long)?;
+        let t = openat2(
+            tmpfs.as_raw_fd(),
+            Path::new(&h.name),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+            RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH,
+        )?;
         if ctx.new_cgroupns {
             mount(
                 Some("cgroup"),
@@ -468,7 +560,15 @@ fn mount_cgroup(
             )?;
         }
         if flags & libc::MS_RDONLY != 0 || !ctx.new_cgroupns {
-            remount_bind(&fd_path(&reopen(root, &sub)?), flags)?;
+            // Opened again through the tmpfs: the walk now lands on the new mount's root.
+            let m = openat2(
+                tmpfs.as_raw_fd(),
+                Path::new(&h.name),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+                RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
+            )?;
+            remount_bind(&fd_path(&m), flags)?;
         }
     }
     if flags & libc::MS_RDONLY != 0 {

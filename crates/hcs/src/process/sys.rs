@@ -29,6 +29,7 @@ struct OpenHow {
 
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `openat2(2)`: opens `path` relative to `dirfd` under the given resolve restrictions.
