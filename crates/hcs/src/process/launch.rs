@@ -546,10 +546,10 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
     Ok(())
 }
 
-/// poststart hooks: a failure is logged, the container keeps running (runtime spec).
+/// poststart hooks: a failure is logged, the other hooks and the container go on (runtime spec).
 pub fn poststart(root: &Path, rec: &Record) {
     let st = state::oci_state(root, rec);
-    if let Err(e) = hooks::run(
+    for e in hooks::run_all(
         "poststart",
         rec.spec
             .hooks()
