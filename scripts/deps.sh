@@ -11,6 +11,7 @@ PKGS=(
   iproute2 procps psmisc
   hyperfine
   golang-go golang-github-opencontainers-runtime-tools-dev  # OCI runtime-tools validation suite, built offline
+  golang-github-google-uuid-dev    # imported by runtime-tools validation/ (scripts/oci-validation.sh)
   docker-registry apache2-utils   # local registry (and htpasswd) for image push/pull tests
   skopeo podman zstd              # image archive interop peers, zstd layers
 )

@@ -159,3 +159,40 @@ fn hook_timeout_is_honoured() {
         assert!(c.try_state().is_err());
     });
 }
+
+/// A failing poststart or poststop hook is only a warning: "the remaining hooks and lifecycle
+/// continue as if the hook had succeeded" (runtime spec), so the hook after it still runs and
+/// start/delete succeed. Not for runc: 1.1.5 runs poststart hooks at `create` and fails it
+/// on the first hook error ("error running hook #0"), against the spec.
+#[test]
+fn failing_poststart_and_poststop_hooks_do_not_stop_the_rest() {
+    common::each_runtime_where(
+        |rt| !rt.is_runc(),
+        |rt| {
+            let d = host_dir("wt-hooks-");
+            let mut b = Bundle::busybox();
+            for k in ["poststart", "poststop"] {
+                b.push(
+                    &format!("/hooks/{k}"),
+                    json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}),
+                );
+                b.push(&format!("/hooks/{k}"), recording_hook(k, d.path()));
+            }
+            b.args(&["sleep", "1000"]);
+            let c = rt.container(&b);
+            let order = || fs::read_to_string(d.path().join("order")).unwrap_or_default();
+            c.create().ok();
+            c.start().ok();
+            assert!(
+                common::poll_until(Duration::from_secs(5), || order() == "poststart\n"),
+                "the poststart hook after the failing one must run: {:?}",
+                order()
+            );
+            assert_eq!(c.status(), "running");
+            c.kill("KILL").ok();
+            c.wait_exit();
+            c.delete().ok();
+            assert_eq!(order(), "poststart\npoststop\n");
+        },
+    );
+}

@@ -216,6 +216,45 @@ fn seccomp_errno_and_mode() {
     });
 }
 
+/// A seccomp profile older than `close_range` (Linux 5.9) denies it, e.g. runtime-tools'
+/// default profile. The filter is in place before the runtime marks inherited descriptors
+/// close-on-exec (early without noNewPrivileges, late with it), so that must not depend on
+/// `close_range`: the container still starts and still sees only its stdio.
+#[test]
+fn seccomp_profile_denying_close_range() {
+    each_runtime(|rt| {
+        for nnp in [true, false] {
+            let leaked = fs::File::open("/").expect("open /");
+            let mut b = Bundle::busybox();
+            b.set("/process/noNewPrivileges", json!(nnp));
+            b.set(
+                "/linux/seccomp",
+                json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [{
+                        "names": ["close_range"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "errnoRet": libc::EPERM
+                    }]
+                }),
+            );
+            b.args(&["ls", "/proc/self/fd"]);
+            let c = rt.container(&b);
+            let mut cmd = c.cmd(&["run", "--bundle"]);
+            cmd.arg(b.path()).arg(&c.id);
+            leak_fd(&mut cmd, leaked.as_raw_fd(), 9);
+            let out = cmd.run();
+            assert!(out.success(), "noNewPrivileges={nnp}: {out}");
+            assert_eq!(
+                fd_list(&out.stdout),
+                [0, 1, 2, 3],
+                "noNewPrivileges={nnp}: {out}"
+            );
+        }
+    });
+}
+
 /// This host has no AppArmor and no SELinux. runc 1.1.5 fails too ("unable to apply apparmor
 /// profile ... invalid argument", "selinux label is specified in config, but selinux is
 /// disabled or not supported"), but its messages do not name the spec field: the field-path

@@ -26,6 +26,31 @@ pub fn run(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> R
     Ok(())
 }
 
+/// Runs every hook in order even when one fails, for the kinds where a failure is only a
+/// warning and "the remaining hooks and lifecycle continue as if the hook had succeeded"
+/// (poststart, poststop). Returns each failure.
+pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &OciState) -> Vec<Error> {
+    let Some(hooks) = hooks.filter(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    let json = match serde_json::to_vec(state) {
+        Ok(j) => j,
+        Err(e) => return vec![Error::Init(format!("encode state for hooks: {e}"))],
+    };
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, h)| {
+            run_one(h, &json).err().map(|reason| Error::Hook {
+                kind,
+                index,
+                path: h.path().display().to_string(),
+                reason,
+            })
+        })
+        .collect()
+}
+
 fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());

@@ -614,10 +614,10 @@ fn wait_hangup(fifo: &OwnedFd) {
     }
 }
 
-/// poststart hooks: a failure is logged, the container keeps running (runtime spec).
+/// poststart hooks: a failure is logged, the other hooks and the container go on (runtime spec).
 pub fn poststart(root: &Path, rec: &Record) {
     let st = state::oci_state(root, rec);
-    if let Err(e) = hooks::run(
+    for e in hooks::run_all(
         "poststart",
         rec.spec
             .hooks()

@@ -60,7 +60,7 @@ pub fn delete(root: &Path, rec: &Record, force: bool) -> Result<()> {
     }
     destroy_cgroup(rec)?;
     let st = state::oci_state(root, rec);
-    if let Err(e) = hooks::run(
+    for e in hooks::run_all(
         "poststop",
         rec.spec
             .hooks()

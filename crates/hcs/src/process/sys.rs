@@ -148,16 +148,38 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> Result<(), Errno> {
 }
 
 /// Marks every descriptor from `first` upwards close-on-exec.
+///
+/// Runs after the container's seccomp filter may be in place, and a profile written before
+/// `close_range` existed denies it (EPERM or ENOSYS, as does a kernel before 5.11). Then each
+/// descriptor listed in `/proc/self/fd` is marked with `fcntl` instead, as runc does.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: plain syscall with integer arguments.
-    check(unsafe {
+    let ranged = check(unsafe {
         libc::syscall(
             libc::SYS_close_range,
             first,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
-    })?;
+    });
+    let Err(range_err) = ranged else {
+        return Ok(());
+    };
+    let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter(|&fd: &RawFd| fd >= 0 && fd as u32 >= first)
+            .collect(),
+        Err(_) => return Err(range_err),
+    };
+    for fd in fds {
+        // EBADF: the directory's own descriptor, closed by now.
+        match set_cloexec(fd, true) {
+            Ok(()) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 
