@@ -66,7 +66,11 @@ pub fn run(cfg: Config) -> ! {
     let code = match setup_and_exec(&cfg) {
         Ok(never) => match never {},
         Err(e) => {
-            let msg = error_chain(&e);
+            // The parent reports it as `Error::Init`: do not say "container init" twice.
+            let msg = match &e {
+                Error::Init(inner) => inner.clone(),
+                other => error_chain(other),
+            };
             if cfg.chan.send(&Msg::Error(msg.clone())).is_err() {
                 eprintln!("runhcs init: {msg}");
             }
