@@ -12,10 +12,18 @@ use clap::Parser;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Protect /proc/self/exe before anything else: the re-exec starts a fresh process, so work
+    // done before it (argument parsing) would be done twice. A verb word anywhere in argv is
+    // enough to decide; a false positive (a container named "run") costs one re-exec.
+    let early = args
+        .iter()
+        .skip(1)
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+        .then(|| hcs::process::protect_self_exe(&args));
     let cli = cli::Cli::parse();
     let logger = log::Logger::new(&cli.global);
     if cli.command.spawns_container_process() {
-        if let Err(e) = hcs::process::protect_self_exe(&args) {
+        if let Err(e) = early.unwrap_or_else(|| hcs::process::protect_self_exe(&args)) {
             logger.error(&e);
             std::process::exit(1);
         }

@@ -224,7 +224,7 @@ pub fn wait_pidfd(pidfd: &OwnedFd, ms: i32) -> bool {
 pub fn create(
     root: &Path,
     id: &str,
-    bundle: &Bundle,
+    bundle: Bundle,
     mode: LaunchMode,
     opts: &CreateOptions,
 ) -> Result<Launched> {
@@ -410,18 +410,20 @@ pub fn create(
         .map_err(|e| Error::sys("release container init", e))?;
 
     let pid_start = sys::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
+    let Bundle { dir, spec, rootfs } = bundle;
     let record = Record {
         id: id.to_string(),
         pid,
         pid_start,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
+        bundle: dir,
+        rootfs,
         created: state::rfc3339_now(),
         owner: opts.owner.clone(),
         cgroup: cgroup.clone(),
-        spec: spec.clone(),
+        spec,
         no_pivot: opts.no_pivot,
     };
+    let spec = &record.spec;
     let mut master = None;
     loop {
         match parent_chan
@@ -632,25 +634,24 @@ pub fn poststart(root: &Path, rec: &Record) {
 /// Starts a container created for a foreground `run` over its setup channel, then runs the
 /// poststart hooks once the process runs: the channel is close-on-exec in the init, so EOF means
 /// the exec happened (an error message means the setup failed late).
-pub fn release(root: &Path, l: &Launched) -> Result<()> {
-    l.chan
-        .send(&Msg::Start)
+pub fn release(root: &Path, chan: &sync::Channel, record: &Record) -> Result<()> {
+    chan.send(&Msg::Start)
         .map_err(|e| Error::sys("start container", e))?;
     loop {
-        match l.chan.recv() {
+        match chan.recv() {
             Ok(Some((Msg::Error(e), _))) => return Err(Error::Init(e)),
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => break,
         }
     }
-    poststart(root, &l.record);
+    poststart(root, record);
     Ok(())
 }
 
 /// Foreground `run`: release the init, run poststart hooks, wait for the exit, clean up.
 /// Returns the container's exit code.
 pub fn run_foreground(root: &Path, l: Launched) -> Result<i32> {
-    if let Err(e) = release(root, &l) {
+    if let Err(e) = release(root, &l.chan, &l.record) {
         super::ops::delete(root, &l.record, true).ok();
         return Err(e);
     }

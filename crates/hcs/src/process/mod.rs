@@ -35,7 +35,9 @@ pub use state::{OciState, Record, Status};
 /// the very top of commands that put a process into a container.
 pub fn protect_self_exe(argv: &[String]) -> crate::Result<()> {
     use crate::Error;
-    let st = nix::sys::statvfs::statvfs("/proc/self/exe")
+    // statfs, not glibc's statvfs: that one parses /proc/self/mountinfo for the flags, which
+    // costs more than the rest of this check (Linux reports them in statfs since 2.6.36).
+    let st = nix::sys::statfs::statfs("/proc/self/exe")
         .map_err(|e| Error::sys("statfs /proc/self/exe", e))?;
     if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
         return Ok(());

@@ -444,7 +444,7 @@ fn remount_bind(target: &str, flags: libc::c_ulong) -> Result<(), Errno> {
         Err(Errno::EPERM) => {
             // In a user namespace, flags inherited from the host (nodev, nosuid, noexec, ro,
             // atime settings) are locked: include them.
-            let st = nix::sys::statvfs::statvfs(target)?;
+            let st = nix::sys::statfs::statfs(target)?;
             let locked = st.flags().bits() as libc::c_ulong
                 & (libc::MS_RDONLY
                     | libc::MS_NOSUID
@@ -591,37 +591,25 @@ struct Hierarchy {
     options: String,
 }
 
-/// v1 cgroup hierarchies mounted on this host, from /proc/self/mountinfo.
+/// v1 cgroup hierarchies mounted on this host: the runtime's cached cgroup layout (detected
+/// from mountinfo before the clone, so the init does not parse it again).
 fn v1_hierarchies() -> Vec<Hierarchy> {
-    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(layout) = crate::cgroups::layout() else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post_it = post.split(' ');
-        if post_it.next() != Some("cgroup") {
-            continue;
-        }
-        let super_opts = post_it.nth(1).unwrap_or("");
-        let mountpoint = pre.split(' ').nth(4).unwrap_or("").to_string();
-        let opts: Vec<&str> = super_opts
-            .split(',')
-            .filter(|o| !matches!(*o, "rw" | "ro"))
-            .collect();
-        let name = mountpoint.rsplit('/').next().unwrap_or("").to_string();
-        if name.is_empty() {
-            continue;
-        }
-        out.push(Hierarchy {
-            name,
-            mountpoint,
-            options: opts.join(","),
-        });
-    }
-    out
+    layout
+        .hierarchies
+        .iter()
+        .filter(|h| !h.v2)
+        .filter_map(|h| {
+            let name = h.mount_point.file_name()?.to_string_lossy().into_owned();
+            Some(Hierarchy {
+                name,
+                mountpoint: h.mount_point.to_string_lossy().into_owned(),
+                options: h.controllers.join(","),
+            })
+        })
+        .collect()
 }
 
 /// Makes the prepared rootfs the process's root: pivot_root, or chroot with `--no-pivot`.

@@ -50,6 +50,11 @@ pub fn parse_process(bytes: &[u8], file: &Path) -> Result<oci_spec::runtime::Pro
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T> {
+    // The fast parser first; only a document that fails is parsed again with path tracking
+    // (which costs several times as much) to name the field.
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -73,7 +73,7 @@ pub struct ComputeSystem {
     root: PathBuf,
     record: Record,
     /// Set when this process created the system: its init is our child.
-    init: Option<Launched>,
+    init: Option<InitHandles>,
     /// Created for a foreground `run`: started over the setup channel, not the exec fifo.
     foreground: bool,
     exit_code: Option<i32>,
@@ -123,7 +123,7 @@ impl ComputeSystem {
         if let Some(owner) = &doc.owner {
             opts.owner = owner.clone();
         }
-        Self::create_from_bundle(root, id, &bundle, &opts)
+        Self::create_from_bundle(root, id, bundle, &opts)
     }
 
     /// Creates a system from an OCI bundle already loaded (`runhcs create`/`run`). With
@@ -132,7 +132,7 @@ impl ComputeSystem {
     pub fn create_from_bundle(
         root: &Path,
         id: &str,
-        bundle: &Bundle,
+        bundle: Bundle,
         opts: &CreateOptions,
     ) -> Result<Self> {
         let mode = if opts.foreground {
@@ -143,8 +143,12 @@ impl ComputeSystem {
         let launched = launch::create(root, id, bundle, mode, opts)?;
         Ok(ComputeSystem {
             root: root.to_path_buf(),
-            record: launched.record.clone(),
-            init: Some(launched),
+            record: launched.record,
+            init: Some(InitHandles {
+                pidfd: launched.pidfd,
+                chan: launched.chan,
+                master: launched.master,
+            }),
             foreground: opts.foreground,
             exit_code: None,
         })
@@ -181,7 +185,7 @@ impl ComputeSystem {
     /// Runs the spec's process: releases the init and runs the poststart hooks once it runs.
     pub fn start(&mut self) -> Result<()> {
         match (&self.init, self.foreground) {
-            (Some(l), true) => launch::release(&self.root, l),
+            (Some(l), true) => launch::release(&self.root, &l.chan, &self.record),
             _ => launch::start(&self.root, &self.record),
         }
     }
@@ -252,13 +256,27 @@ impl ComputeSystem {
     /// Foreground `run`: starts the system, forwards signals to it and copies its terminal,
     /// waits for the exit, deletes the system. Returns the exit code.
     pub fn run_foreground(mut self) -> Result<i32> {
-        let Some(launched) = self.init.take() else {
+        let Some(InitHandles {
+            pidfd,
+            chan,
+            master,
+        }) = self.init.take()
+        else {
             return Err(Error::InvalidArgument {
                 field: "foreground".into(),
                 reason: "only a system created here with CreateOptions.foreground can run in the foreground".into(),
             });
         };
-        launch::run_foreground(&self.root, launched)
+        let root = std::mem::take(&mut self.root);
+        launch::run_foreground(
+            &root,
+            Launched {
+                record: self.record,
+                pidfd,
+                chan,
+                master,
+            },
+        )
     }
 
     /// `runhcs exec`: runs `process` in the system, in the foreground (returns its exit code)
@@ -377,12 +395,19 @@ impl ComputeSystem {
         let l = self.init.as_mut()?;
         let pidfd = l.pidfd.try_clone().ok()?;
         Some(Process::new(
-            l.record.pid,
+            self.record.pid,
             pidfd,
             Pipes::default(),
             l.master.take(),
         ))
     }
+}
+
+/// What the creating process holds of a system's init (its child).
+struct InitHandles {
+    pidfd: OwnedFd,
+    chan: crate::process::sync::Channel,
+    master: Option<OwnedFd>,
 }
 
 /// The parent's ends and the child's ends (stdin, stdout, stderr) of a new process's stdio.

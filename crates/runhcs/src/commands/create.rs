@@ -18,14 +18,14 @@ fn options(g: &Global, a: &CreateArgs, foreground: bool) -> CreateOptions {
 
 pub fn create(root: &Path, g: &Global, a: &CreateArgs) -> Result<i32> {
     let bundle = Bundle::load(&a.bundle)?;
-    ComputeSystem::create_from_bundle(root, &a.id, &bundle, &options(g, a, false))?;
+    ComputeSystem::create_from_bundle(root, &a.id, bundle, &options(g, a, false))?;
     Ok(0)
 }
 
 pub fn run(root: &Path, g: &Global, a: &CreateArgs, detach: bool) -> Result<i32> {
     let bundle = Bundle::load(&a.bundle)?;
     let mut system =
-        ComputeSystem::create_from_bundle(root, &a.id, &bundle, &options(g, a, !detach))?;
+        ComputeSystem::create_from_bundle(root, &a.id, bundle, &options(g, a, !detach))?;
     if detach {
         if let Err(e) = system.start() {
             // Do not leave a half-started container behind.
