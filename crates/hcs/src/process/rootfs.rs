@@ -230,8 +230,8 @@ fn create_below_ancestor(root: &OwnedFd, r: &Path, file: bool) -> Result<Option<
                 )
             };
             match sys::check(fd as libc::c_long) {
-                // SAFETY: a fresh descriptor from openat, closed right away.
                 Ok(fd) => {
+                    // SAFETY: a fresh descriptor from openat, closed right away.
                     drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
                 }
                 Err(Errno::EEXIST) => return Ok(None),
