@@ -134,11 +134,13 @@ pub(super) fn read(dir: &Path, file: &str) -> Result<String, Error> {
 }
 
 /// Reads a (usually tiny) interface file without the size probe `fs::read_to_string` makes.
-pub(super) fn read_path(path: &Path) -> io::Result<String> {
+/// Reads a small kernel file (/proc, cgroupfs: they report size 0, so `read_to_string` would
+/// start from a tiny buffer and read many times) with page-sized reads.
+pub(crate) fn read_path(path: &Path) -> io::Result<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let mut out = Vec::new();
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 4096];
     loop {
         match file.read(&mut buf)? {
             0 => break,

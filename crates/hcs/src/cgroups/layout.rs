@@ -78,7 +78,7 @@ pub fn layout() -> Result<&'static Layout, Error> {
     if let Some(layout) = LAYOUT.get() {
         return Ok(layout);
     }
-    let text = std::fs::read_to_string(MOUNTINFO).map_err(|source| Error::ReadFile {
+    let text = super::fs::read_path(Path::new(MOUNTINFO)).map_err(|source| Error::ReadFile {
         path: MOUNTINFO.into(),
         source,
     })?;

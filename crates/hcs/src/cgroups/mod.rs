@@ -25,7 +25,7 @@
 //! are logged at `warn`.
 
 mod devices;
-mod fs;
+pub(crate) mod fs;
 mod layout;
 mod stats;
 mod v1;

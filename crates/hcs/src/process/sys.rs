@@ -243,7 +243,7 @@ pub fn prctl(option: i32, arg2: u64) -> Result<(), Errno> {
 /// Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), and its
 /// state letter. Used to tell a live container init from a recycled pid.
 pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = crate::cgroups::fs::read_path(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     let mut it = rest.split(' ');
     let state = it.next()?.chars().next()?;
