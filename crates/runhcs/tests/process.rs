@@ -258,3 +258,65 @@ fn sysctl_in_net_namespace() {
         assert_eq!(host_before, host_after, "sysctl leaked to the host netns");
     });
 }
+
+/// `process.scheduler` and `process.ioPriority` (runtime-spec 1.2; runc 1.1.5 predates them).
+#[test]
+fn scheduler_and_io_priority() {
+    common::each_runtime_where(
+        |rt| !rt.is_runc(),
+        |rt| {
+            let mut b = Bundle::busybox();
+            b.set(
+                "/process/scheduler",
+                json!({"policy": "SCHED_BATCH", "nice": 7}),
+            );
+            b.set(
+                "/process/ioPriority",
+                json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+            );
+            // /proc/self/stat: nice is field 19, policy field 41 (SCHED_BATCH = 3).
+            b.sh("cut -d' ' -f19,41 /proc/self/stat; ionice -p $$");
+            let out = rt.container(&b).run().ok().stdout;
+            let mut lines = out.lines();
+            assert_eq!(lines.next(), Some("7 3"), "{out}");
+            assert!(lines.next().is_some_and(|l| l.starts_with("idle")), "{out}");
+
+            b.set(
+                "/process/scheduler",
+                json!({"policy": "SCHED_FIFO", "nice": 1}),
+            );
+            let err = rt.container(&b).run().fails();
+            assert!(err.all().contains("process.scheduler.nice"), "{err}");
+        },
+    );
+}
+
+/// `execCPUAffinity.final` pins an exec'd process; the init keeps the cgroup's CPUs.
+#[test]
+fn exec_cpu_affinity() {
+    common::each_runtime_where(
+        |rt| !rt.is_runc(),
+        |rt| {
+            let mut b = Bundle::busybox();
+            b.args(&["sleep", "1000"]);
+            let c = rt.container(&b);
+            c.run_detached().ok();
+            let process = json!({
+                "args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                "env": ["PATH=/bin"], "execCPUAffinity": {"initial": "0", "final": "0"}
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let pj = dir.path().join("process.json");
+            std::fs::write(&pj, process.to_string()).unwrap();
+            let out = c
+                .exec_with(&["--process", pj.to_str().unwrap()], &[])
+                .ok()
+                .stdout;
+            let allowed = out
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(str::trim);
+            assert_eq!(allowed, Some("0"), "{out}");
+        },
+    );
+}

@@ -118,6 +118,9 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     // Do not let the container read this process's memory or /proc/<pid>/exe while we set up.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(sys_err("set non-dumpable"))?;
 
+    if cfg.mode == Mode::Exec {
+        super::sched::exec_affinity(cfg.process, true)?;
+    }
     match cfg.chan.recv().map_err(sys_err("wait for runtime"))? {
         Some((Msg::Go, _)) => {}
         Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),
@@ -228,6 +231,7 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     }
     drop(master);
 
+    super::sched::apply(process)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
             Error::io(
@@ -317,6 +321,9 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
             Ok(()) | Err(Errno::EBADF) => {}
             Err(e) => return Err(sys_err(format!("keep preserved fd {fd}"))(e)),
         }
+    }
+    if cfg.mode == Mode::Exec {
+        super::sched::exec_affinity(process, false)?;
     }
     reset_signals();
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();

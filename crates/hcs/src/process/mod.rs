@@ -17,6 +17,7 @@ pub mod launch;
 mod mountopts;
 pub mod ops;
 mod rootfs;
+mod sched;
 pub mod spec;
 pub mod state;
 pub(crate) mod sync;
