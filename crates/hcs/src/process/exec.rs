@@ -212,6 +212,10 @@ fn start_process(
             .map_err(|e| fail(Error::sys("read from exec process", e)))?
         {
             Some((Msg::PtyMaster, fd)) => master = fd,
+            Some((Msg::SeccompListener, Some(fd))) => {
+                super::listener::send(&rec.spec, pid, &state::oci_state(root, rec), fd)
+                    .map_err(fail)?;
+            }
             Some((Msg::Ready, _)) => break,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             Some((other, _)) => {

@@ -246,9 +246,16 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(sys_err("set no_new_privs"))?;
     }
-    if let (Some(f), false) = (cfg.seccomp, nnp) {
-        // Without no_new_privs the filter must go in while we still hold CAP_SYS_ADMIN.
-        f.install()?;
+    // Without no_new_privs the filter must go in while we still hold CAP_SYS_ADMIN. A filter
+    // with SCMP_ACT_NOTIFY goes in here too: its listener must reach the runtime, which is
+    // only still listening before `Ready`.
+    let early = cfg.seccomp.filter(|f| !nnp || f.needs_notify());
+    if let Some(f) = early {
+        if let Some(listener) = f.install()? {
+            cfg.chan
+                .send_with_fd(&Msg::SeccompListener, Some(listener.as_raw_fd()))
+                .map_err(sys_err("send seccomp listener"))?;
+        }
     }
     set_user_and_caps(process)?;
     let cwd = process.cwd();
@@ -311,7 +318,7 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
             .write_all(&[0])
             .map_err(|e| Error::io("write exec fifo", "exec.fifo", e))?;
     }
-    if let (Some(f), true) = (cfg.seccomp, nnp) {
+    if let (Some(f), None) = (cfg.seccomp, early) {
         f.install()?;
     }
     // Everything above the preserved fds closes on exec; preserved ones stay open.

@@ -274,6 +274,11 @@ pub fn create(
         )?),
         None => None,
     };
+    super::listener::check(
+        spec,
+        seccomp.as_ref().is_some_and(|f| f.needs_notify()),
+        &bundle.dir.join("config.json"),
+    )?;
 
     std::fs::create_dir_all(root).map_err(|e| Error::io("create state root", root, e))?;
     let dir = state::dir(root, id);
@@ -456,6 +461,14 @@ pub fn create(
                 }
             }
             Some((Msg::PtyMaster, fd)) => master = fd,
+            Some((Msg::SeccompListener, Some(fd))) => {
+                let st = OciState {
+                    status: Status::Creating,
+                    pid,
+                    ..state::oci_state(root, &record)
+                };
+                super::listener::send(spec, pid, &st, fd)?;
+            }
             Some((Msg::Ready, _)) => break,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             Some((other, _)) => return Err(Error::Init(format!("unexpected message {other:?}"))),

@@ -14,6 +14,7 @@ pub(crate) mod foreground;
 mod hooks;
 mod init;
 pub mod launch;
+mod listener;
 mod mountopts;
 pub mod ops;
 mod rootfs;
