@@ -560,6 +560,23 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
             state: st.to_string(),
         });
     }
+    // The pidfd first: the init is blocked opening the fifo until we open it, and may run and
+    // exit as soon as we do.
+    let pidfd = match sys::pidfd_open(rec.pid) {
+        Ok(fd) => fd,
+        Err(Errno::ESRCH) => {
+            return Err(Error::Init(
+                "container init exited before it was started".into(),
+            ))
+        }
+        Err(e) => return Err(Error::sys("open container init", e)),
+    };
+    // The pidfd pins the process: make sure it is our init and not a recycled pid.
+    if !state::init_alive(rec) {
+        return Err(Error::Init(
+            "container init exited before it was started".into(),
+        ));
+    }
     let path = state::dir(root, &rec.id).join(state::EXEC_FIFO);
     let fifo = sys::openat2(
         libc::AT_FDCWD,
@@ -569,7 +586,6 @@ pub fn start(root: &Path, rec: &Record) -> Result<()> {
         0,
     )
     .map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
-    let pidfd = sys::pidfd_open(rec.pid).map_err(|e| Error::sys("open container init", e))?;
     loop {
         let mut fds = [
             libc::pollfd {
