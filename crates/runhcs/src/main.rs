@@ -39,6 +39,7 @@ fn run() -> ! {
         .then(|| hcs::process::protect_self_exe(&args));
     let cli = cli::Cli::parse();
     let logger = log::Logger::new(&cli.global);
+    logger.install(cli.global.debug);
     if cli.command.spawns_container_process() {
         if let Err(e) = early.unwrap_or_else(|| hcs::process::protect_self_exe(&args)) {
             logger.error(&e);
