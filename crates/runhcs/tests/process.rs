@@ -320,3 +320,25 @@ fn exec_cpu_affinity() {
         },
     );
 }
+
+/// `linux.memoryPolicy` (runtime-spec 1.2): the process's NUMA policy, seen in numa_maps.
+#[test]
+fn memory_policy() {
+    common::each_runtime_where(
+        |rt| !rt.is_runc(),
+        |rt| {
+            let mut b = Bundle::busybox();
+            b.set(
+                "/linux/memoryPolicy",
+                json!({"mode": "MPOL_BIND", "nodes": "0"}),
+            );
+            b.sh("grep -c ' bind:0 ' /proc/self/numa_maps");
+            let out = rt.container(&b).run().ok().stdout;
+            assert!(out.trim().parse::<u32>().unwrap() > 0, "{out}");
+
+            b.set("/linux/memoryPolicy", json!({"mode": "MPOL_BIND"}));
+            let err = rt.container(&b).run().fails();
+            assert!(err.all().contains("linux.memoryPolicy.nodes"), "{err}");
+        },
+    );
+}

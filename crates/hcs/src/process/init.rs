@@ -232,6 +232,14 @@ fn setup_and_exec(cfg: &Config) -> Result<Never> {
     drop(master);
 
     super::sched::apply(process)?;
+    if let Some(mp) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        super::sched::memory_policy(mp)?;
+    }
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
             Error::io(

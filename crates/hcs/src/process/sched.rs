@@ -5,7 +5,10 @@
 
 use crate::{Error, Result};
 use nix::errno::Errno;
-use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxMemoryPolicy, LinuxSchedulerFlag, LinuxSchedulerPolicy,
+    MemoryPolicyFlagType, MemoryPolicyModeType, Process,
+};
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
     Error::InvalidArgument {
@@ -132,6 +135,61 @@ pub fn apply(p: &Process) -> Result<()> {
         let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | prio) };
         super::sys::check(rc).map_err(|e| Error::sys("set process.ioPriority", e))?;
     }
+    Ok(())
+}
+
+/// `linux.memoryPolicy`: the NUMA memory policy of the process (set_mempolicy), inherited by
+/// everything it starts.
+pub fn memory_policy(mp: &LinuxMemoryPolicy) -> Result<()> {
+    let mode: i32 = match mp.mode() {
+        MemoryPolicyModeType::MpolDefault => 0,
+        MemoryPolicyModeType::MpolPreferred => 1,
+        MemoryPolicyModeType::MpolBind => 2,
+        MemoryPolicyModeType::MpolInterleave => 3,
+        MemoryPolicyModeType::MpolLocal => 4,
+        MemoryPolicyModeType::MpolPreferredMany => 5,
+        MemoryPolicyModeType::MpolWeightedInterleave => 6,
+    };
+    let mut flags = 0i32;
+    for f in mp.flags().iter().flatten() {
+        flags |= match f {
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+        };
+    }
+    let nodes = match mp.nodes().as_deref() {
+        Some(list) => parse_cpu_list(list).map_err(|r| invalid("linux.memoryPolicy.nodes", r))?,
+        None => Vec::new(),
+    };
+    let needs_nodes = !matches!(
+        mp.mode(),
+        MemoryPolicyModeType::MpolDefault | MemoryPolicyModeType::MpolLocal
+    );
+    if needs_nodes && nodes.is_empty() {
+        return Err(invalid("linux.memoryPolicy.nodes", "this mode needs nodes"));
+    }
+    if !needs_nodes && !nodes.is_empty() {
+        return Err(invalid(
+            "linux.memoryPolicy.nodes",
+            "MPOL_DEFAULT and MPOL_LOCAL take no nodes",
+        ));
+    }
+    let mut mask = vec![0u64; nodes.iter().max().map_or(0, |m| m / 64 + 1)];
+    for n in &nodes {
+        mask[n / 64] |= 1 << (n % 64);
+    }
+    // The kernel reads maxnode - 1 bits.
+    let maxnode = (mask.len() * 64 + 1) as libc::c_ulong;
+    let ptr = if mask.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
+    // SAFETY: set_mempolicy reads `maxnode - 1` bits from `ptr`, which has that many (or is null
+    // with no nodes).
+    let rc = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode | flags, ptr, maxnode) };
+    super::sys::check(rc).map_err(|e| Error::sys("set linux.memoryPolicy", e))?;
     Ok(())
 }
 
