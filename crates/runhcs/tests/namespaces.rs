@@ -213,3 +213,50 @@ fn time_namespace_with_offsets() {
         },
     );
 }
+
+/// `linux.netDevices` (runtime-spec 1.2): a host interface moved into the container's network
+/// namespace under a new name. The veth device is the test's own and dies with the namespace.
+#[test]
+fn net_devices_move_into_the_container() {
+    common::each_runtime_where(
+        |rt| !rt.is_runc(),
+        |rt| {
+            let host_name = format!("wtd{}", std::process::id() % 1_000_000);
+            struct Gone(String);
+            impl Drop for Gone {
+                fn drop(&mut self) {
+                    common::host("ip", &["link", "del", &self.0]);
+                }
+            }
+            // A veth pair (this kernel has no dummy driver); the peer stays on the host.
+            let peer = format!("{host_name}p");
+            common::host(
+                "ip",
+                &[
+                    "link", "add", &host_name, "type", "veth", "peer", "name", &peer,
+                ],
+            )
+            .ok();
+            let _gone = Gone(host_name.clone());
+            let mut b = Bundle::busybox();
+            b.set(
+                "/linux/netDevices",
+                serde_json::json!({ &host_name: { "name": "eth7" } }),
+            );
+            b.sh("cat /sys/class/net/eth7/type; ls /sys/class/net | sort | tr '\\n' ' '");
+            let out = rt.container(&b).run().ok().stdout;
+            // ARPHRD_ETHER; only lo and the moved device in the namespace.
+            assert_eq!(out, "1\neth7 lo ", "{out}");
+
+            b.set(
+                "/linux/netDevices",
+                serde_json::json!({ "wt-no-such-if": {} }),
+            );
+            let err = rt.container(&b).run().fails();
+            assert!(
+                err.all().contains("linux.netDevices.wt-no-such-if"),
+                "{err}"
+            );
+        },
+    );
+}

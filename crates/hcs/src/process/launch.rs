@@ -253,6 +253,14 @@ pub fn create(
         });
     }
     let plan = plan_namespaces(spec)?;
+    let net_devices = spec.linux().as_ref().and_then(|l| l.net_devices().as_ref());
+    if net_devices.is_some_and(|d| !d.is_empty()) && !plan.new_netns {
+        return Err(Error::InvalidConfig {
+            file: bundle.dir.join("config.json"),
+            field: "linux.netDevices".into(),
+            reason: "needs a new network namespace (a network entry without a path)".into(),
+        });
+    }
     if plan.clone_flags & libc::CLONE_NEWNS == 0
         && plan.unshare_flags & libc::CLONE_NEWNS == 0
         && !plan
@@ -409,6 +417,9 @@ pub fn create(
     cgroup.add_process(pid)?;
     if plan.new_userns {
         write_id_maps(spec, pid)?;
+    }
+    if let Some(devices) = net_devices {
+        super::netdev::move_all(devices, pid)?;
     }
     parent_chan
         .send(&Msg::Go)

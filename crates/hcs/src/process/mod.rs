@@ -16,6 +16,7 @@ mod init;
 pub mod launch;
 mod listener;
 mod mountopts;
+mod netdev;
 pub mod ops;
 mod rootfs;
 mod sched;
