@@ -34,6 +34,7 @@ use nix::fcntl::{renameat2, RenameFlags};
 use crate::digest::{Digest, DigestAlgorithm, HashingReader};
 use crate::error::{Error, Result};
 use crate::manifest::Compression;
+use crate::progress::{CountingReader, Progress, Step};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -41,6 +42,12 @@ pub struct Options {
     pub diff_id: Option<Digest>,
     /// Skip flushing the layer to disk before it is moved into place (tests, scratch data).
     pub no_sync: bool,
+    /// Receives [`Step::Unpacking`] events with the layer stream's bytes consumed.
+    pub progress: Progress,
+    /// The id events carry (usually the layer's digest); empty means the expected `diff_id`.
+    pub progress_id: String,
+    /// Size of the layer stream, when known (the descriptor's size).
+    pub progress_total: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +140,15 @@ fn move_into_place(staging: &Path, target: &Path) -> Result<()> {
 }
 
 fn unpack_into(r: impl Read, dir: &Path, opts: &Options) -> Result<Report> {
-    let mut buf = BufReader::with_capacity(256 * 1024, r);
+    let id = match (&opts.progress_id, &opts.diff_id) {
+        (s, _) if !s.is_empty() => s.clone(),
+        (_, Some(d)) => d.to_string(),
+        _ => "layer".to_string(),
+    };
+    let counter = opts
+        .progress
+        .counter(&id, Step::Unpacking, opts.progress_total);
+    let mut buf = BufReader::with_capacity(256 * 1024, CountingReader::new(r, counter));
     let magic = buf
         .fill_buf()
         .map_err(|e| Error::entry("<layer stream>", "read", e))?;
@@ -189,6 +204,7 @@ fn unpack_into(r: impl Read, dir: &Path, opts: &Options) -> Result<Report> {
     if !opts.no_sync {
         sys::syncfs(walker.root()).map_err(|e| Error::io("sync unpacked layer", dir, e))?;
     }
+    opts.progress.report(&id, Step::Done, size, Some(size));
     Ok(Report {
         diff_id,
         size,
