@@ -11,7 +11,9 @@
 //! Windows OS-version rules (`compat` plugs into [`platform::PlatformMatcher`]), or any wire
 //! format of the Docker/CRI APIs (those live in `wharfd`).
 
+pub mod commit;
 pub mod content;
+pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod image_store;
@@ -19,10 +21,13 @@ pub mod leases;
 pub mod manifest;
 pub mod meta;
 pub mod platform;
+pub mod progress;
 pub mod reference;
+pub mod service;
 pub mod snapshots;
 pub mod unpack;
 
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result};
 pub use reference::Reference;
+pub use service::Service;

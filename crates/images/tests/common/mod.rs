@@ -175,3 +175,81 @@ pub fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     buf.truncate(r as usize);
     Some(buf)
 }
+
+/// Unmounts (lazily) on drop.
+pub struct Mounted(pub PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Err(e) = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH) {
+            eprintln!("unmount {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// Performs the single mount a snapshotter returned at `target`.
+pub fn mount(m: &[images::snapshots::Mount], target: &Path) -> Mounted {
+    use nix::mount::MsFlags;
+    assert_eq!(m.len(), 1);
+    let m = &m[0];
+    std::fs::create_dir_all(target).unwrap();
+    if m.kind == "overlay" {
+        let data = m.options.join(",");
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .unwrap_or_else(|e| panic!("mount overlay {data}: {e}"));
+    } else {
+        nix::mount::mount(
+            Some(&m.source),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .unwrap();
+    }
+    Mounted(target.to_path_buf())
+}
+
+/// A busybox-like root filesystem: /bin/busybox (the static binary), applet symlinks, a hard
+/// link, /etc files, and a few directories to change later.
+pub fn busybox_rootfs(dir: &Path) {
+    use std::fs;
+    for d in ["bin", "etc", "var/cache", "usr/share/doc/pkg", "tmp"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::copy(busybox(), dir.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "echo"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+    fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(dir.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+    fs::hard_link(dir.join("etc/hosts"), dir.join("etc/hosts.bak")).unwrap();
+    fs::write(dir.join("var/cache/a"), "a").unwrap();
+    fs::write(dir.join("var/cache/b"), "b").unwrap();
+    fs::write(dir.join("usr/share/doc/pkg/README"), "readme").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+pub fn busybox() -> &'static str {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("busybox-static is not installed (scripts/deps.sh installs it)");
+}
+
+/// A unique scratch directory under the system temp dir, removed on drop.
+pub fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("wharf-images-{tag}-"))
+        .tempdir()
+        .unwrap()
+}
