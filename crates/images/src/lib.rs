@@ -11,6 +11,7 @@
 //! Windows OS-version rules (`compat` plugs into [`platform::PlatformMatcher`]), or any wire
 //! format of the Docker/CRI APIs (those live in `wharfd`).
 
+pub mod archive;
 pub mod commit;
 pub mod content;
 pub mod diff;

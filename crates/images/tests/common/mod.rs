@@ -253,3 +253,90 @@ pub fn tempdir(tag: &str) -> tempfile::TempDir {
         .tempdir()
         .unwrap()
 }
+
+/// Two images in `svc`: `localhost/test/base:1` (a busybox root filesystem) and
+/// `localhost/test/app:1` (base + a layer that adds files, changes one, deletes one).
+pub fn build_images(
+    svc: &images::Service,
+    scratch: &Path,
+) -> (images::Reference, images::Reference) {
+    use images::commit::{commit, Options};
+    use images::progress::Progress;
+    let rootfs = scratch.join("fixture-rootfs");
+    busybox_rootfs(&rootfs);
+    let base = images::Reference::parse("localhost/test/base:1").unwrap();
+    let opts = Options {
+        created_by: "import busybox".into(),
+        created: Some(1_700_000_000),
+        ..Default::default()
+    };
+    commit(svc, &rootfs, None, &base, &opts, &Progress::none()).unwrap();
+    let upper = scratch.join("fixture-upper");
+    std::fs::create_dir_all(upper.join("etc")).unwrap();
+    std::fs::create_dir_all(upper.join("app")).unwrap();
+    std::fs::write(
+        upper.join("etc/passwd"),
+        "root:x:0:0::/:/bin/sh\napp:x:1:1::/app:\n",
+    )
+    .unwrap();
+    std::fs::write(upper.join("app/run.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    if is_root() {
+        // A whiteout for etc/hosts, as overlay writes it.
+        nix::sys::stat::mknod(
+            &upper.join("etc/hosts"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+    }
+    let app = images::Reference::parse("localhost/test/app:1").unwrap();
+    let opts = Options {
+        created_by: "/bin/sh -c install app".into(),
+        created: Some(1_700_000_100),
+        ..Default::default()
+    };
+    commit(svc, &upper, Some(&base), &app, &opts, &Progress::none()).unwrap();
+    (base, app)
+}
+
+/// Whether `tool` is on PATH; prints a skip message naming `test` when it is not.
+pub fn have_tool(tool: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("skipped: {test} needs `{tool}` (scripts/deps.sh installs it)");
+    }
+    found
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The image's config bytes and diff_ids (what must survive every round trip).
+pub fn identity(svc: &images::Service, name: &images::Reference) -> (Vec<u8>, Vec<String>) {
+    let r = svc.resolve_host(name).unwrap();
+    let ids = r
+        .diff_ids()
+        .unwrap()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    for l in &r.manifest.layers {
+        svc.content.verify(&l.digest).unwrap();
+    }
+    (r.config_bytes.clone(), ids)
+}
