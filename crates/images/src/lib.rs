@@ -24,6 +24,7 @@ pub mod meta;
 pub mod platform;
 pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod service;
 pub mod snapshots;
 pub mod unpack;

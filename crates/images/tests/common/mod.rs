@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
+pub mod registry;
+
 /// Builds a tar archive entry by entry, writing names and link targets as raw bytes.
 #[derive(Default)]
 pub struct Layer {
