@@ -222,8 +222,7 @@ mod tests {
         io::copy(&mut r, &mut io::sink()).unwrap();
         let (_, mut c) = r.into_parts();
         c.finish();
-        drop(p);
-        let events: Vec<Event> = rx.iter().collect();
+        let events: Vec<Event> = rx.try_iter().collect();
         assert_eq!(events[0].step, Step::Resolving);
         let last = events.last().unwrap();
         assert_eq!(last.done, data.len() as u64);
