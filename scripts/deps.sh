@@ -12,6 +12,7 @@ PKGS=(
   hyperfine
   golang-go golang-github-opencontainers-runtime-tools-dev  # OCI runtime-tools validation suite, built offline
   docker-registry apache2-utils   # local registry (and htpasswd) for image push/pull tests
+  openssl                         # key + certificate for the registry token-auth test
   skopeo podman zstd              # image archive interop peers, zstd layers
 )
 

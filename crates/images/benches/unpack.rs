@@ -200,7 +200,11 @@ fn generate(path: &Path) -> (u64, u64) {
             let mut text = String::with_capacity(size + 16);
             while text.len() < size {
                 text.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
-                text.push(if rng.next().is_multiple_of(9) { '\n' } else { ' ' });
+                text.push(if rng.next().is_multiple_of(9) {
+                    '\n'
+                } else {
+                    ' '
+                });
             }
             let name = format!("{dir}/file{i:03}.txt");
             b.append_data(

@@ -9,6 +9,7 @@ use std::fs;
 use std::sync::mpsc;
 
 use common::registry::{in_netns, runtime, Proxy, Registry, REGISTRY_BIN};
+use common::token::TokenServer;
 use images::progress::{Event, Progress, Step};
 use images::registry::{pull, push, Auth, Options};
 use images::{ErrorKind, Reference, Service};
@@ -268,5 +269,57 @@ fn pull_cut_mid_blob_leaves_consistent_store_and_retry_completes() {
         rt.block_on(pull(&dst, &via, &opts, &p)).unwrap();
         assert_eq!(count(&rx, Step::Exists), 1, "the config was kept");
         same_image(&src, &big, &dst, &via);
+    });
+}
+
+#[test]
+fn bearer_token_auth() {
+    if !can_run("bearer_token_auth") || !common::have_tool("openssl", "bearer_token_auth") {
+        return;
+    }
+    in_netns(|| {
+        let tmp = common::tempdir("reg-token");
+        let tokens = TokenServer::start(&tmp.path().join("token"), "wharf", "s3cret");
+        let reg = Registry::start_with(&tmp.path().join("registry"), &tokens.registry_auth_yaml());
+        let src = Service::open(tmp.path().join("src")).unwrap();
+        let (base, _) = common::build_images(&src, tmp.path());
+        let rt = runtime();
+        let rbase = remote(&reg.addr, "secure/base:1");
+        let none = Progress::none();
+        let basic = |password: &str| Options {
+            auth: Auth::Basic {
+                username: "wharf".into(),
+                password: password.into(),
+            },
+            ..Default::default()
+        };
+        // The registry challenges with Bearer; the token server refuses bad credentials.
+        let e = rt
+            .block_on(push(&src, &base, &rbase, &basic("nope"), &none))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:?}");
+        rt.block_on(push(&src, &base, &rbase, &basic("s3cret"), &none))
+            .unwrap();
+        assert!(tokens.issued.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        // Pull with credentials (token fetched by the client) and with a token given directly.
+        let dst = Service::open(tmp.path().join("dst")).unwrap();
+        rt.block_on(pull(&dst, &rbase, &basic("s3cret"), &none))
+            .unwrap();
+        same_image(&src, &base, &dst, &rbase);
+        let dst2 = Service::open(tmp.path().join("dst2")).unwrap();
+        let bearer = Options {
+            auth: Auth::Bearer(tokens.token_for("repository:secure/base:pull")),
+            ..Default::default()
+        };
+        rt.block_on(pull(&dst2, &rbase, &bearer, &none)).unwrap();
+        same_image(&src, &base, &dst2, &rbase);
+        // A token for another repository is refused.
+        let wrong = Options {
+            auth: Auth::Bearer(tokens.token_for("repository:other/repo:pull")),
+            ..Default::default()
+        };
+        let dst3 = Service::open(tmp.path().join("dst3")).unwrap();
+        let e = rt.block_on(pull(&dst3, &rbase, &wrong, &none)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:?}");
     });
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
 pub mod registry;
+pub mod token;
 
 /// Builds a tar archive entry by entry, writing names and link targets as raw bytes.
 #[derive(Default)]

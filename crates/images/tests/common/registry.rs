@@ -44,6 +44,24 @@ impl Registry {
     /// Starts a registry storing under `dir`; with `htpasswd`, it requires basic auth.
     pub fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
         std::fs::create_dir_all(dir).unwrap();
+        let auth = match htpasswd {
+            Some((user, pass)) => {
+                let out = super::run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+                let file = dir.join("htpasswd");
+                std::fs::write(&file, out).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
+        Registry::start_with(dir, &auth)
+    }
+
+    /// Starts a registry with `auth_yaml` (an `auth:` section, or empty) in its config.
+    pub fn start_with(dir: &Path, auth_yaml: &str) -> Registry {
+        std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let storage = dir.join("storage");
@@ -51,15 +69,7 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             storage.display()
         );
-        if let Some((user, pass)) = htpasswd {
-            let out = super::run(Command::new("htpasswd").args(["-Bbn", user, pass]));
-            let file = dir.join("htpasswd");
-            std::fs::write(&file, out).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
-                file.display()
-            ));
-        }
+        config.push_str(auth_yaml);
         let cfg = dir.join("config.yml");
         std::fs::write(&cfg, config).unwrap();
         // Its log (every 404 of a HEAD probe is an "error") goes to a file next to the config.
