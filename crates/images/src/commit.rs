@@ -107,6 +107,7 @@ pub fn commit(
     opts: &Options,
     progress: &Progress,
 ) -> Result<Committed> {
+    let _span = tracing::info_span!("commit", image = %target).entered();
     let lease = svc.lease("commit")?;
     let base = base.map(|b| svc.resolve_host(b)).transpose()?;
     let layer = write_layer_blob(svc, &lease, upper, opts.gzip_level.unwrap_or(6), progress)?;

@@ -26,6 +26,7 @@ const METADATA: &[&str] = &["manifest.json", "index.json", "repositories", "oci-
 
 /// Loads every image in the archive `r` (docker-archive or OCI layout; see the module doc).
 pub fn load(svc: &Service, r: impl Read, progress: &Progress) -> Result<Vec<Loaded>> {
+    let _span = tracing::info_span!("load").entered();
     let lease = svc.lease("load")?;
     let mut members = Members::default();
     let mut ar = tar::Archive::new(r);

@@ -31,6 +31,7 @@ pub fn save(
             reason: "nothing to save".into(),
         });
     }
+    let _span = tracing::info_span!("save", format = ?format, images = names.len()).entered();
     let mut images = Vec::new();
     for n in names {
         progress.step(&n.to_string(), Step::Resolving);

@@ -31,6 +31,16 @@ pub async fn pull(
     opts: &Options,
     progress: &Progress,
 ) -> Result<ImageRecord> {
+    let span = tracing::info_span!("pull", image = %name);
+    tracing::Instrument::instrument(pull_inner(svc, name, opts, progress), span).await
+}
+
+async fn pull_inner(
+    svc: &Service,
+    name: &Reference,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<ImageRecord> {
     let client = client(name.domain(), opts)?;
     let auth = opts.auth.to_oci();
     let oref = oci_ref(name);

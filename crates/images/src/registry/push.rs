@@ -22,6 +22,17 @@ pub async fn push(
     opts: &Options,
     progress: &Progress,
 ) -> Result<Descriptor> {
+    let span = tracing::info_span!("push", image = %local, remote = %remote);
+    tracing::Instrument::instrument(push_inner(svc, local, remote, opts, progress), span).await
+}
+
+async fn push_inner(
+    svc: &Service,
+    local: &Reference,
+    remote: &Reference,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<Descriptor> {
     let rec = svc.images.get(local)?;
     let client = client(remote.domain(), opts)?;
     let auth = opts.auth.to_oci();
