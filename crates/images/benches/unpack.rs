@@ -24,6 +24,13 @@ fn main() {
         match a.as_str() {
             "-n" => n = args.next().and_then(|v| v.parse().ok()).expect("-n RUNS"),
             "--dir" => dir = args.next().map(PathBuf::from).expect("--dir DIR"),
+            "--generate" => {
+                // Only write the layer (for looking at it with other tools).
+                let path = args.next().map(PathBuf::from).expect("--generate PATH");
+                let (entries, size) = generate(&path);
+                println!("{}: {entries} entries, {size} bytes of tar", path.display());
+                return;
+            }
             _ => {} // cargo bench passes --bench
         }
     }
