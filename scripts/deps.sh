@@ -13,6 +13,7 @@ PKGS=(
   golang-go golang-github-opencontainers-runtime-tools-dev  # OCI runtime-tools validation suite, built offline
   golang-github-google-uuid-dev    # imported by runtime-tools validation/ (scripts/oci-validation.sh)
   docker-registry apache2-utils   # local registry (and htpasswd) for image push/pull tests
+  openssl                         # key + certificate for the registry token-auth test
   skopeo podman zstd              # image archive interop peers, zstd layers
 )
 

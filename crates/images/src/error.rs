@@ -11,6 +11,10 @@ pub enum ErrorKind {
     InvalidArgument,
     FailedPrecondition,
     Unsupported,
+    /// A registry refused the credentials (or asked for some).
+    PermissionDenied,
+    /// A registry could not be reached or failed; retrying may help.
+    Unavailable,
     Internal,
 }
 
@@ -96,6 +100,15 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// A registry operation failed; `target` is the reference or blob it was about.
+    #[error("registry: {step} {target}")]
+    Registry {
+        step: &'static str,
+        target: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+
     #[error("{step}: {reason}")]
     Internal { step: &'static str, reason: String },
 }
@@ -119,6 +132,44 @@ impl Error {
                 std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
                 _ => ErrorKind::Internal,
             },
+            Error::Registry { source, .. } => {
+                use oci_client::errors::OciDistributionError as E;
+                match source {
+                    E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => {
+                        ErrorKind::PermissionDenied
+                    }
+                    E::ImageManifestNotFoundError(_) => ErrorKind::NotFound,
+                    E::RequestError(e) => match e.status().map(|s| s.as_u16()) {
+                        Some(401 | 403) => ErrorKind::PermissionDenied,
+                        Some(404) => ErrorKind::NotFound,
+                        _ => ErrorKind::Unavailable,
+                    },
+                    E::RegistryError { envelope, .. }
+                        if envelope.errors.iter().any(|e| {
+                            matches!(
+                                e.code,
+                                oci_client::errors::OciErrorCode::ManifestUnknown
+                                    | oci_client::errors::OciErrorCode::NameUnknown
+                                    | oci_client::errors::OciErrorCode::BlobUnknown
+                            )
+                        }) =>
+                    {
+                        ErrorKind::NotFound
+                    }
+                    E::RegistryError { envelope, .. }
+                        if envelope.errors.iter().any(|e| {
+                            matches!(
+                                e.code,
+                                oci_client::errors::OciErrorCode::Unauthorized
+                                    | oci_client::errors::OciErrorCode::Denied
+                            )
+                        }) =>
+                    {
+                        ErrorKind::PermissionDenied
+                    }
+                    _ => ErrorKind::Unavailable,
+                }
+            }
             Error::Db { .. } | Error::Internal { .. } => ErrorKind::Internal,
         }
     }

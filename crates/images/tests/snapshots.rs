@@ -92,6 +92,7 @@ fn apply(s: &Snapshotter) -> Vec<String> {
     let opts = |t: &[u8]| Options {
         diff_id: Some(sha256(t)),
         no_sync: true,
+        ..Default::default()
     };
     let r = s
         .apply_layer(chain[0].as_ref(), None, &l1[..], &opts(&l1))

@@ -148,6 +148,7 @@ fn plain_gzip_and_zstd_unpack_alike() {
         let opts = Options {
             diff_id: Some(sha256(&tar)),
             no_sync: false,
+            ..Default::default()
         };
         let r = unpack(&bytes[..], &target, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.diff_id, sha256(&tar), "{name}");
@@ -238,6 +239,7 @@ fn diff_id_mismatch_and_existing_target() {
         &Options {
             diff_id: Some(wrong.clone()),
             no_sync: true,
+            ..Default::default()
         },
     )
     .unwrap_err();

@@ -261,7 +261,7 @@ impl Snapshotter {
         &self,
         key: &str,
         parent: Option<&str>,
-        layer: impl Read,
+        layer: impl Read + Send,
         opts: &unpack::Options,
     ) -> Result<Option<unpack::Report>> {
         self.check_parent(parent)?;

@@ -27,13 +27,15 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, RenameFlags};
 
-use crate::digest::{Digest, DigestAlgorithm, HashingReader};
+use crate::digest::{Digest, DigestAlgorithm};
 use crate::error::{Error, Result};
 use crate::manifest::Compression;
+use crate::progress::{CountingReader, Progress, Step};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -41,6 +43,12 @@ pub struct Options {
     pub diff_id: Option<Digest>,
     /// Skip flushing the layer to disk before it is moved into place (tests, scratch data).
     pub no_sync: bool,
+    /// Receives [`Step::Unpacking`] events with the layer stream's bytes consumed.
+    pub progress: Progress,
+    /// The id events carry (usually the layer's digest); empty means the expected `diff_id`.
+    pub progress_id: String,
+    /// Size of the layer stream, when known (the descriptor's size).
+    pub progress_total: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +75,7 @@ pub fn detect(magic: &[u8]) -> Compression {
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Unpacks the layer stream `r` into the new directory `target` (which must not exist).
-pub fn unpack(r: impl Read, target: &Path, opts: &Options) -> Result<Report> {
+pub fn unpack(r: impl Read + Send, target: &Path, opts: &Options) -> Result<Report> {
     let (parent, file_name) = match (target.parent(), target.file_name()) {
         (Some(p), Some(n)) => (p, n.to_string_lossy()),
         _ => {
@@ -132,24 +140,155 @@ fn move_into_place(staging: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-fn unpack_into(r: impl Read, dir: &Path, opts: &Options) -> Result<Report> {
-    let mut buf = BufReader::with_capacity(256 * 1024, r);
-    let magic = buf
-        .fill_buf()
-        .map_err(|e| Error::entry("<layer stream>", "read", e))?;
-    let stream: Box<dyn Read> = match detect(magic) {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buf)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(buf)
-                .map_err(|e| Error::entry("<layer stream>", "start zstd decoder", e))?,
-        ),
-        Compression::None => Box::new(buf),
+fn unpack_into(r: impl Read + Send, dir: &Path, opts: &Options) -> Result<Report> {
+    let id = match (&opts.progress_id, &opts.diff_id) {
+        (s, _) if !s.is_empty() => s.clone(),
+        (_, Some(d)) => d.to_string(),
+        _ => "layer".to_string(),
     };
+    let counter = opts
+        .progress
+        .counter(&id, Step::Unpacking, opts.progress_total);
     let alg = opts
         .diff_id
         .as_ref()
         .map_or(DigestAlgorithm::Sha256, |d| d.algorithm().clone());
-    let mut archive = tar::Archive::new(HashingReader::new(stream, &alg));
+    // Two stages on two threads: decompress + hash the stream, and apply the tar entries.
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let producer = s.spawn(move || decompress(CountingReader::new(r, counter), &alg, &tx));
+        let applied = apply_entries(ChannelReader::new(rx), dir);
+        let produced = producer.join().map_err(|_| Error::Internal {
+            step: "decompress layer",
+            reason: "decompressor thread panicked".into(),
+        })?;
+        let ((diff_id, size), entries) = match (produced, applied) {
+            // A broken stream is the cause of whatever the entries saw.
+            (Err(Produce::Failed(e)), _) => return Err(e),
+            (_, Err(e)) => return Err(e),
+            (Err(Produce::ReceiverGone), Ok(_)) => {
+                return Err(Error::Internal {
+                    step: "unpack layer",
+                    reason: "entries stopped reading before the end of the stream".into(),
+                })
+            }
+            (Ok(d), Ok(n)) => (d, n),
+        };
+        if let Some(want) = &opts.diff_id {
+            if want != &diff_id {
+                return Err(Error::DigestMismatch {
+                    what: "layer diff_id".into(),
+                    expected: want.to_string(),
+                    actual: diff_id.to_string(),
+                });
+            }
+        }
+        opts.progress.report(&id, Step::Done, size, Some(size));
+        Ok((diff_id, size, entries))
+    })
+    .and_then(|(diff_id, size, entries)| {
+        if !opts.no_sync {
+            let f = fs::File::open(dir).map_err(|e| Error::io("open unpack directory", dir, e))?;
+            sys::syncfs(std::os::fd::AsFd::as_fd(&f))
+                .map_err(|e| Error::io("sync unpacked layer", dir, e))?;
+        }
+        Ok(Report {
+            diff_id,
+            size,
+            entries,
+        })
+    })
+}
+
+/// Decompressed chunks buffered between the two stages.
+const CHUNKS_IN_FLIGHT: usize = 16;
+const CHUNK: usize = 256 * 1024;
+
+enum Produce {
+    Failed(Error),
+    /// The entry stage stopped early (it failed; its error is the one to report).
+    ReceiverGone,
+}
+
+/// Stage one: detect the compression, decompress, hash, and send the tar stream on in chunks.
+fn decompress(
+    r: impl Read,
+    alg: &DigestAlgorithm,
+    tx: &mpsc::SyncSender<Vec<u8>>,
+) -> std::result::Result<(Digest, u64), Produce> {
+    let fail =
+        |step: &'static str, e: io::Error| Produce::Failed(Error::entry("<layer stream>", step, e));
+    let mut buf = BufReader::with_capacity(CHUNK, r);
+    let magic = buf.fill_buf().map_err(|e| fail("read", e))?;
+    let mut stream: Box<dyn Read> = match detect(magic) {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buf)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buf)
+                .map_err(|e| fail("start zstd decoder", e))?,
+        ),
+        Compression::None => Box::new(buf),
+    };
+    let mut hasher = crate::digest::Digester::new(alg);
+    let mut size = 0u64;
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut n = 0;
+        while n < CHUNK {
+            match stream.read(&mut chunk[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail("decompress", e)),
+            }
+        }
+        if n == 0 {
+            return Ok((hasher.finish(), size));
+        }
+        chunk.truncate(n);
+        hasher.update(&chunk);
+        size += n as u64;
+        tx.send(chunk).map_err(|_| Produce::ReceiverGone)?;
+    }
+}
+
+/// The receiving end of stage one as a reader; the end of the channel is the end of stream.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
+        ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Stage two: applies every entry of the tar stream `r` inside `dir`, then reads `r` to its end.
+fn apply_entries(r: ChannelReader, dir: &Path) -> Result<u64> {
+    let mut archive = tar::Archive::new(r);
     let root = fs::File::open(dir).map_err(|e| Error::io("open unpack directory", dir, e))?;
     let mut walker = walk::Walker::new(root.into());
     let mut state = entry::State {
@@ -175,23 +314,6 @@ fn unpack_into(r: impl Read, dir: &Path, opts: &Options) -> Result<Report> {
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink())
         .map_err(|e| Error::entry("<end of archive>", "read archive", e))?;
-    let (diff_id, size) = rest.finish();
-    if let Some(want) = &opts.diff_id {
-        if want != &diff_id {
-            return Err(Error::DigestMismatch {
-                what: "layer diff_id".into(),
-                expected: want.to_string(),
-                actual: diff_id.to_string(),
-            });
-        }
-    }
     entry::finish_dirs(&walker, &mut state)?;
-    if !opts.no_sync {
-        sys::syncfs(walker.root()).map_err(|e| Error::io("sync unpacked layer", dir, e))?;
-    }
-    Ok(Report {
-        diff_id,
-        size,
-        entries,
-    })
+    Ok(entries)
 }

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
+pub mod registry;
+pub mod token;
+
 /// Builds a tar archive entry by entry, writing names and link targets as raw bytes.
 #[derive(Default)]
 pub struct Layer {
@@ -174,4 +177,169 @@ pub fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     }
     buf.truncate(r as usize);
     Some(buf)
+}
+
+/// Unmounts (lazily) on drop.
+pub struct Mounted(pub PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Err(e) = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH) {
+            eprintln!("unmount {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// Performs the single mount a snapshotter returned at `target`.
+pub fn mount(m: &[images::snapshots::Mount], target: &Path) -> Mounted {
+    use nix::mount::MsFlags;
+    assert_eq!(m.len(), 1);
+    let m = &m[0];
+    std::fs::create_dir_all(target).unwrap();
+    if m.kind == "overlay" {
+        let data = m.options.join(",");
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .unwrap_or_else(|e| panic!("mount overlay {data}: {e}"));
+    } else {
+        nix::mount::mount(
+            Some(&m.source),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .unwrap();
+    }
+    Mounted(target.to_path_buf())
+}
+
+/// A busybox-like root filesystem: /bin/busybox (the static binary), applet symlinks, a hard
+/// link, /etc files, and a few directories to change later.
+pub fn busybox_rootfs(dir: &Path) {
+    use std::fs;
+    for d in ["bin", "etc", "var/cache", "usr/share/doc/pkg", "tmp"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::copy(busybox(), dir.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "echo"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+    fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(dir.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+    fs::hard_link(dir.join("etc/hosts"), dir.join("etc/hosts.bak")).unwrap();
+    fs::write(dir.join("var/cache/a"), "a").unwrap();
+    fs::write(dir.join("var/cache/b"), "b").unwrap();
+    fs::write(dir.join("usr/share/doc/pkg/README"), "readme").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+pub fn busybox() -> &'static str {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("busybox-static is not installed (scripts/deps.sh installs it)");
+}
+
+/// A unique scratch directory under the system temp dir, removed on drop.
+pub fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("wharf-images-{tag}-"))
+        .tempdir()
+        .unwrap()
+}
+
+/// Two images in `svc`: `localhost/test/base:1` (a busybox root filesystem) and
+/// `localhost/test/app:1` (base + a layer that adds files, changes one, deletes one).
+pub fn build_images(
+    svc: &images::Service,
+    scratch: &Path,
+) -> (images::Reference, images::Reference) {
+    use images::commit::{commit, Options};
+    use images::progress::Progress;
+    let rootfs = scratch.join("fixture-rootfs");
+    busybox_rootfs(&rootfs);
+    let base = images::Reference::parse("localhost/test/base:1").unwrap();
+    let opts = Options {
+        created_by: "import busybox".into(),
+        created: Some(1_700_000_000),
+        ..Default::default()
+    };
+    commit(svc, &rootfs, None, &base, &opts, &Progress::none()).unwrap();
+    let upper = scratch.join("fixture-upper");
+    std::fs::create_dir_all(upper.join("etc")).unwrap();
+    std::fs::create_dir_all(upper.join("app")).unwrap();
+    std::fs::write(
+        upper.join("etc/passwd"),
+        "root:x:0:0::/:/bin/sh\napp:x:1:1::/app:\n",
+    )
+    .unwrap();
+    std::fs::write(upper.join("app/run.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    if is_root() {
+        // A whiteout for etc/hosts, as overlay writes it.
+        nix::sys::stat::mknod(
+            &upper.join("etc/hosts"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+    }
+    let app = images::Reference::parse("localhost/test/app:1").unwrap();
+    let opts = Options {
+        created_by: "/bin/sh -c install app".into(),
+        created: Some(1_700_000_100),
+        ..Default::default()
+    };
+    commit(svc, &upper, Some(&base), &app, &opts, &Progress::none()).unwrap();
+    (base, app)
+}
+
+/// Whether `tool` is on PATH; prints a skip message naming `test` when it is not.
+pub fn have_tool(tool: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("skipped: {test} needs `{tool}` (scripts/deps.sh installs it)");
+    }
+    found
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The image's config bytes and diff_ids (what must survive every round trip).
+pub fn identity(svc: &images::Service, name: &images::Reference) -> (Vec<u8>, Vec<String>) {
+    let r = svc.resolve_host(name).unwrap();
+    let ids = r
+        .diff_ids()
+        .unwrap()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    for l in &r.manifest.layers {
+        svc.content.verify(&l.digest).unwrap();
+    }
+    (r.config_bytes.clone(), ids)
 }
