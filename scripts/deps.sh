@@ -14,6 +14,7 @@ PKGS=(
   golang-github-google-uuid-dev    # imported by runtime-tools validation/ (scripts/oci-validation.sh)
   docker-registry apache2-utils   # local registry (and htpasswd) for image push/pull tests
   skopeo podman zstd              # image archive interop peers, zstd layers
+  nftables iperf3 containernetworking-plugins  # hns: inspect rules in tests, throughput bench, CNI bridge peer
 )
 
 missing=()
