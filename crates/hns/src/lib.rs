@@ -11,8 +11,12 @@
 //! flushed or changed), or wire formats of the daemon's APIs.
 
 pub mod error;
+pub mod linux;
+pub mod plan;
+pub mod service;
 pub mod store;
 pub mod types;
 
 pub use error::{Error, ErrorKind, Result};
+pub use service::{Config, NetworkService};
 pub use types::*;
