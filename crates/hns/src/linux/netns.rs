@@ -11,9 +11,6 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
-/// `statfs` magic of nsfs, the filesystem of `/proc/*/ns/*`.
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
 /// An fd of the calling thread's network namespace.
 pub fn current() -> io::Result<OwnedFd> {
     Ok(File::open("/proc/thread-self/ns/net")?.into())
@@ -61,7 +58,8 @@ pub fn create_pinned(path: &Path) -> io::Result<()> {
 /// Whether `path` is a pinned namespace (an nsfs bind mount), as opposed to a plain file
 /// left behind by a reboot or missing altogether.
 pub fn is_pinned(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| i64::from(s.filesystem_type().0) == NSFS_MAGIC)
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
 }
 
 /// Opens a pinned namespace.
