@@ -15,6 +15,7 @@ PKGS=(
   docker-registry apache2-utils   # local registry (and htpasswd) for image push/pull tests
   openssl                         # key + certificate for the registry token-auth test
   skopeo podman zstd              # image archive interop peers, zstd layers
+  nftables iperf3 containernetworking-plugins  # hns: inspect rules in tests, throughput bench, CNI bridge peer
 )
 
 missing=()
