@@ -138,35 +138,9 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
                     RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
                 )?;
                 let name = cstr(&c)?;
-                if last && file {
-                    // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
-                    let fd = unsafe {
-                        libc::openat(
-                            dfd.as_raw_fd(),
-                            name.as_ptr(),
-                            libc::O_CREAT
-                                | libc::O_EXCL
-                                | libc::O_NOFOLLOW
-                                | libc::O_CLOEXEC
-                                | libc::O_WRONLY,
-                            0o644,
-                        )
-                    };
-                    match sys::check(fd as libc::c_long) {
-                        // SAFETY: a fresh descriptor from openat, closed right away.
-                        Ok(fd) => drop(unsafe {
-                            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
-                        }),
-                        Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
-                    }
-                } else {
-                    // SAFETY: valid dirfd and C string.
-                    let ret = unsafe { libc::mkdirat(dfd.as_raw_fd(), name.as_ptr(), 0o755) };
-                    match sys::check(ret as libc::c_long) {
-                        Ok(_) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
-                    }
+                match create_entry(&dfd, &name, last && file) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e),
                 }
                 pending.push_front(c);
             }
@@ -184,6 +158,30 @@ pub fn ensure_in_root(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd
         0,
         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     )
+}
+
+/// Creates `name` in `dir`: an empty regular file (`file`) or a directory; never follows a
+/// link planted at `name` (`EEXIST` if anything is there).
+fn create_entry(dir: &OwnedFd, name: &std::ffi::CStr, file: bool) -> Result<(), Errno> {
+    if file {
+        // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY,
+                0o644,
+            )
+        };
+        let fd = sys::check(fd as libc::c_long)?;
+        // SAFETY: a fresh descriptor from openat, closed right away.
+        drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) });
+    } else {
+        // SAFETY: valid dirfd and C string.
+        let ret = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
+        sys::check(ret as libc::c_long)?;
+    }
+    Ok(())
 }
 
 /// The common case of [`ensure_in_root`]: some ancestor of `r` exists (found from the deepest
@@ -215,36 +213,10 @@ fn create_below_ancestor(root: &OwnedFd, r: &Path, file: bool) -> Result<Option<
     for (k, c) in comps.iter().enumerate().skip(have) {
         let name = cstr(c)?;
         let last = k + 1 == comps.len();
-        if last && file {
-            // SAFETY: valid dirfd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
-            let fd = unsafe {
-                libc::openat(
-                    dir.as_raw_fd(),
-                    name.as_ptr(),
-                    libc::O_CREAT
-                        | libc::O_EXCL
-                        | libc::O_NOFOLLOW
-                        | libc::O_CLOEXEC
-                        | libc::O_WRONLY,
-                    0o644,
-                )
-            };
-            match sys::check(fd as libc::c_long) {
-                Ok(fd) => {
-                    // SAFETY: a fresh descriptor from openat, closed right away.
-                    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
-                }
-                Err(Errno::EEXIST) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        } else {
-            // SAFETY: valid dirfd and C string.
-            let ret = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
-            match sys::check(ret as libc::c_long) {
-                Ok(_) => {}
-                Err(Errno::EEXIST) => return Ok(None),
-                Err(e) => return Err(e),
-            }
+        match create_entry(&dir, &name, last && file) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => return Ok(None),
+            Err(e) => return Err(e),
         }
         let flags =
             libc::O_PATH | libc::O_NOFOLLOW | if last && file { 0 } else { libc::O_DIRECTORY };
