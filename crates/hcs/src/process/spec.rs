@@ -117,6 +117,15 @@ fn validate(spec: &Spec, file: &Path) -> Result<()> {
             "missing: this runtime runs Linux containers",
         ));
     };
+    if linux.intel_rdt().is_some() {
+        // The spec: a runtime that cannot apply intelRdt must fail, not ignore it.
+        let why = if Path::new("/sys/fs/resctrl/schemata").exists() {
+            "Intel RDT (resctrl) is not supported by this runtime yet"
+        } else {
+            "this host has no resctrl filesystem mounted at /sys/fs/resctrl"
+        };
+        return Err(invalid(file, "linux.intelRdt", why));
+    }
     let mut seen = Vec::new();
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if seen.contains(&ns.typ()) {
