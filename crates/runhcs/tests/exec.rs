@@ -121,7 +121,7 @@ fn exec_detached_with_pid_file() {
         // still running as that pid for a moment).
         let cmdline = || fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         assert!(
-            common::poll_until(Duration::from_secs(5), || cmdline() == "sleep\01000\0"),
+            common::poll_until(Duration::from_secs(5), || cmdline() == "sleep\x001000\x00"),
             "pid {pid} runs {:?}",
             cmdline()
         );

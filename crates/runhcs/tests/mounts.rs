@@ -14,8 +14,7 @@ use serde_json::json;
 fn mountinfo_line<'a>(mountinfo: &'a str, mp: &str) -> &'a str {
     mountinfo
         .lines()
-        .filter(|l| l.split_whitespace().nth(4) == Some(mp))
-        .last()
+        .rfind(|l| l.split_whitespace().nth(4) == Some(mp))
         .unwrap_or_else(|| panic!("{mp} not in mountinfo:\n{mountinfo}"))
 }
 
