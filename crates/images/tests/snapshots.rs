@@ -5,56 +5,13 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use common::Layer;
+use common::{mount, Layer};
 use images::digest::sha256;
 use images::manifest::chain_ids;
-use images::snapshots::{Kind, Mount, Snapshotter};
+use images::snapshots::{Kind, Snapshotter};
 use images::unpack::Options;
 use images::{Error, ErrorKind};
-
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if let Err(e) = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH) {
-            eprintln!("unmount {}: {e}", self.0.display());
-        }
-    }
-}
-
-fn mount(m: &[Mount], target: &Path) -> Mounted {
-    use nix::mount::MsFlags;
-    assert_eq!(m.len(), 1);
-    let m = &m[0];
-    fs::create_dir_all(target).unwrap();
-    if m.kind == "overlay" {
-        let data = m.options.join(",");
-        nix::mount::mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .unwrap_or_else(|e| panic!("mount overlay {data}: {e}"));
-    } else {
-        nix::mount::mount(
-            Some(&m.source),
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .unwrap();
-        if m.options.iter().any(|o| o == "ro") {
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).unwrap();
-        }
-    }
-    Mounted(target.to_path_buf())
-}
 
 fn err<T>(r: Result<T, Error>) -> ErrorKind {
     match r {

@@ -2,7 +2,7 @@
 
 use super::foreground;
 use super::init::{self, Mode};
-use super::launch::{ns_flag, ns_proc_name, write_pid_file};
+use super::launch::{ns_proc_name, write_pid_file};
 use super::state::{self, Record, Status};
 use super::sync::{self, Msg};
 use super::sys::{self, Forked};
@@ -134,24 +134,10 @@ fn start_process(
             state: "stopped".into(),
         });
     }
-    let console = match &opts.console_socket {
-        Some(p) => Some(
-            super::tty::connect_console_socket(p)
-                .map_err(|e| Error::io("connect to --console-socket", p, e))?,
-        ),
-        None => None,
-    };
+    let console = super::tty::connect_console_socket(opts.console_socket.as_deref())?;
     let (parent_chan, child_chan) =
         sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
-    let child_ns = if parent_join.is_empty() {
-        None
-    } else {
-        Some(super::launch::ChildNamespaces::save()?)
-    };
-    for (t, fd) in &parent_join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t)))
-            .map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
-    }
+    let child_ns = super::launch::ChildNamespaces::enter(&parent_join, false)?;
     let cgroup_paths: Vec<PathBuf> = rec.cgroup.paths().into_iter().map(PathBuf::from).collect();
     // SAFETY: runhcs is single-threaded, as clone3 requires.
     let (pid, pidfd) = match unsafe { sys::clone3(0) } {

@@ -158,7 +158,37 @@ pub struct ChildNamespaces {
 }
 
 impl ChildNamespaces {
-    pub fn save() -> Result<Self> {
+    /// Aims this process's children at the pid/time namespaces of `join` (and, with
+    /// `new_timens`, a new time namespace), saving the current ones first. `None` when there is
+    /// nothing to change. On an error the saved namespaces are back in place.
+    pub fn enter(join: &[(LinuxNamespaceType, OwnedFd)], new_timens: bool) -> Result<Option<Self>> {
+        if join.is_empty() && !new_timens {
+            return Ok(None);
+        }
+        let saved = Self::save()?;
+        let res = join
+            .iter()
+            .try_for_each(|(t, fd)| {
+                nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t)))
+                    .map_err(|e| Error::sys(format!("join {t:?} namespace"), e))
+            })
+            .and_then(|()| {
+                if new_timens {
+                    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(0x80))
+                        .map_err(|e| Error::sys("unshare time namespace", e))?;
+                }
+                Ok(())
+            });
+        match res {
+            Ok(()) => Ok(Some(saved)),
+            Err(e) => {
+                saved.restore()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn save() -> Result<Self> {
         let mut saved = Vec::new();
         for (flag, path) in [
             (libc::CLONE_NEWPID, "/proc/self/ns/pid_for_children"),
@@ -331,29 +361,18 @@ pub fn create(
     } else {
         None
     };
-    let console = match &opts.console_socket {
-        Some(p) => Some(
-            super::tty::connect_console_socket(p)
-                .map_err(|e| Error::io("connect to --console-socket", p, e))?,
-        ),
-        None => None,
-    };
+    let console = super::tty::connect_console_socket(opts.console_socket.as_deref())?;
     let (parent_chan, child_chan) =
         sync::pair().map_err(|e| Error::sys("create sync socket", e))?;
 
-    let child_ns = if plan.parent_join.is_empty() && !plan.new_timens {
-        None
-    } else {
-        Some(ChildNamespaces::save()?)
-    };
-    for (t, fd) in &plan.parent_join {
-        nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(ns_flag(*t)))
-            .map_err(|e| Error::sys(format!("join {t:?} namespace"), e))?;
-    }
+    let child_ns = ChildNamespaces::enter(&plan.parent_join, plan.new_timens)?;
     if plan.new_timens {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(0x80))
-            .map_err(|e| Error::sys("unshare time namespace", e))?;
-        write_time_offsets(spec)?;
+        if let Err(e) = write_time_offsets(spec) {
+            if let Some(ns) = &child_ns {
+                ns.restore()?;
+            }
+            return Err(e);
+        }
     }
     let old_mask = foreground::block_all().map_err(|e| Error::sys("block signals", e))?;
     let parent_pid = std::process::id() as i32;

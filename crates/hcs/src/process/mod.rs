@@ -1,11 +1,13 @@
 //! The process isolation backend: an OCI runtime (Linux) on this kernel.
 //!
 //! The process model, in the order things happen for `create`:
-//! [`launch`] (runtime side: bundle, cgroup, exec fifo, `clone3` with the namespace flags) →
-//! [`init`] (the child: mounts via [`rootfs`], /dev via `devices`, pivot_root, console via `tty`, seccomp,
-//! capabilities, then exec) with a typed channel ([`sync`]) between the two. [`ops`] acts on
-//! existing containers; [`exec`] enters a running one; [`state`] persists what later commands
-//! need.
+//! [`launch`] (runtime side: bundle, cgroup, exec fifo, `clone3` with the namespace flags,
+//! `linux.netDevices` moved in by `netdev`, a seccomp listener handed on by `listener`) →
+//! [`init`] (the child: mounts via [`rootfs`], /dev via `devices`, pivot_root, console via `tty`,
+//! scheduling and memory policy via `sched`, seccomp, capabilities, then exec) with a typed
+//! channel ([`sync`]) between the two. [`ops`] acts on existing containers; [`exec`] enters a
+//! running one; [`state`] persists what later commands need. The HCS-shaped API over all of this
+//! is `crate::ComputeSystem`.
 
 mod caps;
 mod devices;

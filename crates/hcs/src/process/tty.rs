@@ -112,10 +112,12 @@ pub fn send_master(sock: RawFd, master: &OwnedFd) -> Result<(), Errno> {
     .map(|_| ())
 }
 
-/// Connects to the `--console-socket` path (in the host's view).
-pub fn connect_console_socket(path: &Path) -> std::io::Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path)?;
-    Ok(s.into())
+/// Connects to the `--console-socket` path (in the host's view), if one was given.
+pub fn connect_console_socket(path: Option<&Path>) -> crate::Result<Option<OwnedFd>> {
+    let Some(path) = path else { return Ok(None) };
+    std::os::unix::net::UnixStream::connect(path)
+        .map(|s| Some(s.into()))
+        .map_err(|e| crate::Error::io("connect to --console-socket", path, e))
 }
 
 /// Puts a terminal in raw mode; returns the previous settings to restore.

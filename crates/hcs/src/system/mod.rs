@@ -424,29 +424,29 @@ fn stdio(params: &schema::ProcessParameters) -> Result<(Pipes, [OwnedFd; 3])> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Error::sys("create stdio pipe", e))
     };
-    let mut pipes = Pipes::default();
-    let stdin = if params.create_std_in_pipe == Some(true) {
+    // (parent's end, child's end) of one stdio stream; `input` is the child's stdin.
+    let stream = |wanted: Option<bool>, input: bool| -> Result<(Option<File>, OwnedFd)> {
+        if wanted != Some(true) {
+            return Ok((None, null()?));
+        }
         let (r, w) = pipe()?;
-        pipes.stdin = Some(File::from(w));
-        r
-    } else {
-        null()?
+        Ok(if input {
+            (Some(File::from(w)), r)
+        } else {
+            (Some(File::from(r)), w)
+        })
     };
-    let stdout = if params.create_std_out_pipe == Some(true) {
-        let (r, w) = pipe()?;
-        pipes.stdout = Some(File::from(r));
-        w
-    } else {
-        null()?
-    };
-    let stderr = if params.create_std_err_pipe == Some(true) {
-        let (r, w) = pipe()?;
-        pipes.stderr = Some(File::from(r));
-        w
-    } else {
-        null()?
-    };
-    Ok((pipes, [stdin, stdout, stderr]))
+    let (stdin, child_in) = stream(params.create_std_in_pipe, true)?;
+    let (stdout, child_out) = stream(params.create_std_out_pipe, false)?;
+    let (stderr, child_err) = stream(params.create_std_err_pipe, false)?;
+    Ok((
+        Pipes {
+            stdin,
+            stdout,
+            stderr,
+        },
+        [child_in, child_out, child_err],
+    ))
 }
 
 fn process_from_parameters(

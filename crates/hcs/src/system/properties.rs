@@ -90,12 +90,11 @@ pub(super) fn process_list(pids: &[i32]) -> Vec<ProcessDetails> {
             // starttime 22 → 19.
             let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
             let to100ns = |t: u64| t.saturating_mul(10_000_000) / tick;
-            let rss_pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
-                .ok()
-                .and_then(|s| s.split(' ').nth(1).and_then(|v| v.parse::<u64>().ok()));
-            let vm_pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
-                .ok()
-                .and_then(|s| s.split(' ').next().and_then(|v| v.parse::<u64>().ok()));
+            // statm: total program size, then resident set, in pages.
+            let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+            let mut pages = statm.split(' ').map(|v| v.parse::<u64>().ok());
+            let vm_pages = pages.next().flatten();
+            let rss_pages = pages.next().flatten();
             let created = match (boot_ns, num(19)) {
                 (Some(boot), Some(start)) => {
                     let ns = boot + u128::from(start) * 1_000_000_000 / u128::from(tick);

@@ -215,6 +215,10 @@ pub fn mount(m: &[images::snapshots::Mount], target: &Path) -> Mounted {
             None::<&str>,
         )
         .unwrap();
+        if m.options.iter().any(|o| o == "ro") {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>).unwrap();
+        }
     }
     Mounted(target.to_path_buf())
 }
