@@ -18,6 +18,7 @@ mod error;
 pub mod process;
 pub mod schema;
 pub mod seccomp;
+pub mod shim;
 mod system;
 
 pub use error::{Error, ErrorKind, Result};

@@ -3,7 +3,8 @@
 //! incompressible ones, plus symlinks and hard links) unpacked into a fresh snapshot by wharf,
 //! against GNU `tar -xzf` of the same file into a directory on the same disk. Runs are
 //! interleaved (the order alternates), caches are flushed with `sync` before each timed run,
-//! and the medians and their ratio are printed. Two rounds: without any flush to disk (what
+//! and the medians and their ratio are printed. Unpacked trees are removed only at the end, so
+//! no run pays for the previous one's deletions. Two rounds: without any flush to disk (what
 //! `tar` does), and durable (wharf's default `syncfs` against `tar` followed by `sync -f`).
 //!
 //! `cargo bench -p images --bench unpack -- [-n RUNS] [--dir DIR]` (as root, for ownership).
@@ -29,6 +30,14 @@ fn main() {
                 let path = args.next().map(PathBuf::from).expect("--generate PATH");
                 let (entries, size) = generate(&path);
                 println!("{}: {entries} entries, {size} bytes of tar", path.display());
+                return;
+            }
+            "--once" => {
+                // Unpack an existing layer once with wharf (for strace/perf).
+                let layer = args.next().map(PathBuf::from).expect("--once LAYER TARGET");
+                let target = args.next().map(PathBuf::from).expect("--once LAYER TARGET");
+                let d = unpack_wharf(&layer, &target, false);
+                println!("{}: {:.3}s", target.display(), d.as_secs_f64());
                 return;
             }
             _ => {} // cargo bench passes --bench
@@ -57,14 +66,16 @@ fn main() {
                 [false, true]
             };
             for is_wharf in order {
-                let target = work.join(format!("run-{i}-{is_wharf}"));
+                let target = work.join(format!("run-{i}-{is_wharf}-{durable}"));
                 settle();
                 if is_wharf {
                     wharf.push(unpack_wharf(&layer, &target, durable));
                 } else {
                     tar.push(unpack_tar(&layer, &target, durable));
                 }
-                std::fs::remove_dir_all(&target).unwrap();
+                // Targets stay until the end: ext4 skips inodes freed in the last ~30 s when
+                // allocating (`recently_deleted`), so removing a tree here would bill the
+                // next run, whichever tool it is, for scanning past them.
             }
         }
         let (w, t) = (median(&mut wharf), median(&mut tar));
