@@ -38,6 +38,9 @@ pub struct Options {
     pub created: Option<u64>,
     /// Gzip level 0–9 (default 6).
     pub gzip_level: Option<u32>,
+    /// Fields set in the new config's `config` section (`Cmd`, `Env`, `WorkingDir`, ...), as
+    /// `docker commit` records the container's settings; keys not given keep the base's value.
+    pub runtime_config: Option<serde_json::Map<String, Value>>,
 }
 
 /// What a commit produced.
@@ -157,6 +160,17 @@ pub fn commit(
         return Err(Error::doc("base config", "", "not a JSON object"));
     };
     obj.insert("created".into(), json!(created));
+    if let Some(rc) = &opts.runtime_config {
+        let section = obj.entry("config").or_insert_with(|| json!({}));
+        if !section.is_object() {
+            *section = json!({});
+        }
+        if let Some(sec) = section.as_object_mut() {
+            for (k, v) in rc {
+                sec.insert(k.clone(), v.clone());
+            }
+        }
+    }
     if let Some(a) = &opts.author {
         obj.insert("author".into(), json!(a));
     }

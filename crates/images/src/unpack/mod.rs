@@ -140,7 +140,9 @@ fn move_into_place(staging: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-fn unpack_into(r: impl Read + Send, dir: &Path, opts: &Options) -> Result<Report> {
+/// Applies the layer stream `r` inside the existing directory `dir` (entries can never leave it; see
+/// the module doc). Unlike [`unpack`] nothing is staged: a failure leaves what was applied so far.
+pub fn unpack_into(r: impl Read + Send, dir: &Path, opts: &Options) -> Result<Report> {
     let id = match (&opts.progress_id, &opts.diff_id) {
         (s, _) if !s.is_empty() => s.clone(),
         (_, Some(d)) => d.to_string(),

@@ -1,0 +1,256 @@
+//! Images as the engine sees them: lookup by name or id, the listing, import of a root
+//! filesystem tarball, and commit of a container.
+
+use std::sync::Arc;
+
+use images::service::Resolved;
+use images::Reference;
+
+use crate::daemon::{Ctr, Daemon};
+use crate::error::{ApiError, ApiResult};
+
+/// One image for listings: every name pointing at the same config is one image.
+pub struct ImageSummary {
+    pub id: String,
+    pub names: Vec<String>,
+    pub digests: Vec<String>,
+    pub created: u64,
+    pub size: u64,
+    pub resolved: Resolved,
+}
+
+impl Daemon {
+    /// Resolves a user-given image (short name, full reference, `sha256:<id>` or an id
+    /// prefix) to its normalized name and manifest for this host.
+    pub async fn find_image(&self, name: &str) -> ApiResult<(String, Resolved)> {
+        let svc = self.images.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || find_image_blocking(&svc, &name))
+            .await
+            .map_err(|e| ApiError::internal(format!("image lookup: {e}")))?
+    }
+
+    pub async fn list_images(&self) -> ApiResult<Vec<ImageSummary>> {
+        let svc = self.images.clone();
+        tokio::task::spawn_blocking(move || list_blocking(&svc))
+            .await
+            .map_err(|e| ApiError::internal(format!("image list: {e}")))?
+    }
+
+    /// `docker commit`: the container's writable layer becomes a new image.
+    pub async fn commit_container(
+        &self,
+        c: &Arc<Ctr>,
+        repo: Option<String>,
+        tag: Option<String>,
+        comment: Option<String>,
+        author: Option<String>,
+        changes: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> ApiResult<String> {
+        let rec = c.snapshot();
+        let upper = self
+            .snaps
+            .mounts(&rec.snapshot)?
+            .into_iter()
+            .flat_map(|m| m.options)
+            .find_map(|o| o.strip_prefix("upperdir=").map(std::path::PathBuf::from))
+            .ok_or_else(|| {
+                ApiError::internal(format!("container {} has no writable layer", rec.name))
+            })?;
+        let target = match repo.filter(|r| !r.is_empty()) {
+            Some(r) => {
+                let s = match tag.filter(|t| !t.is_empty()) {
+                    Some(t) => format!("{r}:{t}"),
+                    None => r,
+                };
+                Reference::parse(&s)?
+            }
+            // Untagged commits still need a record; name them by container id.
+            None => Reference::parse(&format!("wharf.local/commit/{}:latest", &rec.id[..12]))?,
+        };
+        let base = Reference::parse(&rec.image_ref)?;
+        let mut cfg = serde_json::Map::new();
+        cfg.insert("Env".into(), serde_json::json!(rec.config.env));
+        cfg.insert("Cmd".into(), serde_json::json!(rec.config.cmd));
+        cfg.insert("Entrypoint".into(), serde_json::json!(rec.config.entrypoint));
+        cfg.insert("WorkingDir".into(), serde_json::json!(rec.config.working_dir));
+        cfg.insert("User".into(), serde_json::json!(rec.config.user));
+        cfg.insert("Labels".into(), serde_json::json!(rec.config.labels));
+        if !rec.config.exposed_ports.is_empty() {
+            cfg.insert("ExposedPorts".into(), serde_json::json!(rec.config.exposed_ports));
+        }
+        if let Some(ch) = changes {
+            cfg.extend(ch);
+        }
+        let opts = images::commit::Options {
+            created_by: format!("{} {}", rec.path, rec.args.join(" ")),
+            comment,
+            author,
+            runtime_config: Some(cfg),
+            ..Default::default()
+        };
+        let svc = self.images.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            images::commit::commit(&svc, &upper, Some(&base), &target, &opts, &images::progress::Progress::none())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("commit: {e}")))??;
+        self.emit("container", "commit", &c.id, vec![]);
+        Ok(committed.config.digest.to_string())
+    }
+
+    /// `docker import`: a root filesystem tarball becomes a one-layer image.
+    pub async fn import_rootfs(
+        &self,
+        tar: Vec<u8>,
+        target: Reference,
+        changes: Option<serde_json::Map<String, serde_json::Value>>,
+        message: Option<String>,
+    ) -> ApiResult<String> {
+        let svc = self.images.clone();
+        let scratch = self.cfg.data_root.join("tmp");
+        tokio::task::spawn_blocking(move || -> ApiResult<String> {
+            std::fs::create_dir_all(&scratch)
+                .map_err(|e| ApiError::internal(format!("create {}: {e}", scratch.display())))?;
+            let dir = scratch.join(format!("import-{}", super::containers::random_id()));
+            let _cleanup = RemoveOnDrop(dir.clone());
+            let opts = images::unpack::Options { no_sync: true, ..Default::default() };
+            images::unpack::unpack(std::io::Cursor::new(tar), &dir, &opts)
+                .map_err(|e| ApiError::bad_request(format!("import: {e}")))?;
+            let copts = images::commit::Options {
+                created_by: "import".into(),
+                comment: message,
+                runtime_config: changes,
+                ..Default::default()
+            };
+            let c = images::commit::commit(&svc, &dir, None, &target, &copts, &images::progress::Progress::none())?;
+            Ok(c.config.digest.to_string())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("import: {e}")))?
+    }
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("remove {}: {e}", self.0.display());
+            }
+        }
+    }
+}
+
+fn find_image_blocking(svc: &images::Service, name: &str) -> ApiResult<(String, Resolved)> {
+    let not_found = || ApiError::not_found(format!("No such image: {name}"));
+    let id_like = name.strip_prefix("sha256:").unwrap_or(name);
+    let looks_like_id = id_like.len() >= 4 && id_like.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if let Ok(r) = Reference::parse(name) {
+        match svc.resolve_host(&r) {
+            Ok(res) => return Ok((r.to_string(), res)),
+            Err(e) if e.kind() == images::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    } else if !looks_like_id {
+        return Err(ApiError::bad_request(format!("invalid reference format: {name:?}")));
+    }
+    if looks_like_id {
+        let mut hit: Option<(String, Resolved)> = None;
+        for rec in svc.images.list()? {
+            let Ok(r) = Reference::parse(&rec.name) else { continue };
+            let Ok(res) = svc.resolve_host(&r) else { continue };
+            let hex = res.manifest.config.digest.to_string();
+            let hex = hex.strip_prefix("sha256:").unwrap_or(&hex).to_string();
+            if hex.starts_with(id_like) {
+                if let Some((_, other)) = &hit {
+                    if other.manifest.config.digest != res.manifest.config.digest {
+                        return Err(ApiError::bad_request(format!(
+                            "image id prefix {name} is ambiguous"
+                        )));
+                    }
+                    continue;
+                }
+                hit = Some((r.to_string(), res));
+            }
+        }
+        if let Some(h) = hit {
+            return Ok(h);
+        }
+    }
+    Err(not_found())
+}
+
+fn list_blocking(svc: &images::Service) -> ApiResult<Vec<ImageSummary>> {
+    let mut out: Vec<ImageSummary> = Vec::new();
+    for rec in svc.images.list()? {
+        let Ok(r) = Reference::parse(&rec.name) else { continue };
+        let Ok(res) = svc.resolve_host(&r) else { continue };
+        let id = res.manifest.config.digest.to_string();
+        let size: u64 = res.manifest.layers.iter().map(|l| l.size).sum::<u64>() + res.manifest.config.size;
+        let (name, digest) = if r.tag().is_some() {
+            (Some(r.familiar()), None)
+        } else {
+            (None, Some(format!("{}@{}", r.name(), rec.target.digest)))
+        };
+        if let Some(s) = out.iter_mut().find(|s| s.id == id) {
+            s.names.extend(name);
+            s.digests.extend(digest);
+            s.created = s.created.max(rec.created);
+            continue;
+        }
+        out.push(ImageSummary {
+            id,
+            names: name.into_iter().collect(),
+            digests: digest.into_iter().collect(),
+            created: image_created(&res).unwrap_or(rec.created),
+            size,
+            resolved: res,
+        });
+    }
+    Ok(out)
+}
+
+/// The image's own `created` time (from its config), in seconds.
+pub fn image_created(res: &Resolved) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(&res.config_bytes).ok()?;
+    parse_rfc3339(v.get("created")?.as_str()?)
+}
+
+/// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.678Z`, offsets honoured).
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut t = days * 86_400 + h * 3600 + mi * 60 + se;
+    let rest = &s[19..];
+    let tz = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    if let Some(off) = tz.strip_prefix('+').or_else(|| tz.strip_prefix('-')) {
+        let sign = if tz.starts_with('+') { 1 } else { -1 };
+        let oh: i64 = off.get(0..2)?.parse().ok()?;
+        let om: i64 = off.get(3..5)?.parse().ok()?;
+        t -= sign * (oh * 3600 + om * 60);
+    }
+    u64::try_from(t).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_parse() {
+        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000));
+        assert_eq!(super::parse_rfc3339("2023-11-15T00:13:20+02:00"), Some(1_700_000_000));
+        assert_eq!(super::parse_rfc3339("bogus"), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! Containers on networks, through the network service (`hns`): the default `nat` network,
+//! an endpoint and a pinned namespace per running container, published ports as
+//! `PortMapping` policies.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hns::{
+    EndpointPolicy, HostComputeEndpoint, HostComputeNamespace, HostComputeNetwork,
+    PortMappingPolicySetting,
+};
+
+use super::containers::parse_port_key;
+use super::model::NetAttachment;
+use crate::daemon::{Ctr, Daemon};
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_NETWORK: &str = "nat";
+
+/// How the container joins the network stack.
+pub struct NetSetup {
+    pub netns: Option<PathBuf>,
+    pub new_netns: bool,
+}
+
+/// `default`, `bridge` and `nat` all mean the default network.
+pub fn network_name(mode: &str) -> &str {
+    match mode {
+        "" | "default" | "bridge" => DEFAULT_NETWORK,
+        m => m,
+    }
+}
+
+impl Daemon {
+    pub fn hns(&self) -> ApiResult<&Arc<hns::NetworkService>> {
+        self.net.as_ref().ok_or_else(|| {
+            ApiError::new(
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "networking is unavailable on this daemon: {}",
+                    self.net_error.as_deref().unwrap_or("not configured")
+                ),
+            )
+        })
+    }
+
+    /// Creates the default NAT network if it is missing.
+    pub fn ensure_default_network(&self) -> ApiResult<()> {
+        let net = self.hns()?;
+        if net.get_network(DEFAULT_NETWORK).is_ok() {
+            return Ok(());
+        }
+        let n: HostComputeNetwork = serde_json::from_value(serde_json::json!({
+            "Name": DEFAULT_NETWORK, "Type": "NAT",
+            "Ipams": [{"Type": "Static", "Subnets": [{"IpAddressPrefix": self.cfg.nat_subnet}]}]
+        }))
+        .map_err(|e| ApiError::internal(format!("default network document: {e}")))?;
+        net.create_network(n)?;
+        Ok(())
+    }
+
+    pub async fn setup_network(self: &Arc<Self>, c: &Arc<Ctr>) -> ApiResult<NetSetup> {
+        let rec = c.snapshot();
+        match rec.host.network_mode.as_str() {
+            "host" => {
+                return Ok(NetSetup {
+                    netns: None,
+                    new_netns: false,
+                })
+            }
+            "none" => {
+                return Ok(NetSetup {
+                    netns: None,
+                    new_netns: true,
+                })
+            }
+            m if m.starts_with("container:") => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid HostConfig.NetworkMode {m:?}: sharing another container's network is not supported yet"
+                )))
+            }
+            _ => {}
+        }
+        let network = network_name(&rec.host.network_mode).to_string();
+        let net = self.hns()?.clone();
+        let mut policies = Vec::new();
+        let mut ports = Vec::new();
+        let mut bindings = rec.host.port_bindings.clone();
+        if rec.host.publish_all_ports {
+            for k in rec.config.exposed_ports.keys() {
+                bindings.entry(k.clone()).or_insert_with(|| vec![Default::default()]);
+            }
+        }
+        for (k, list) in &bindings {
+            let (port, proto) = parse_port_key(k)?;
+            for b in list {
+                let host_port: u16 = if b.host_port.is_empty() {
+                    free_port(&proto)?
+                } else {
+                    let first = b.host_port.split('-').next().unwrap_or("");
+                    first.parse().map_err(|_| {
+                        ApiError::bad_request(format!("invalid host port {:?}", b.host_port))
+                    })?
+                };
+                policies.push(EndpointPolicy::PortMapping(PortMappingPolicySetting {
+                    protocol: if proto == "udp" { 17 } else { 6 },
+                    internal_port: port,
+                    external_port: host_port,
+                    vip: b.host_ip.clone(),
+                    flags: 0,
+                }));
+                ports.push((k.clone(), b.host_ip.clone(), host_port));
+            }
+        }
+        let id = c.id.clone();
+        let name = rec.name.clone();
+        let att = tokio::task::spawn_blocking(move || -> ApiResult<NetAttachment> {
+            let n = net.get_network(&network).map_err(|e| {
+                ApiError::not_found(format!("network {network} not found: {e}"))
+            })?;
+            let ep = net.create_endpoint(HostComputeEndpoint {
+                name: id.clone(),
+                host_compute_network: n.id.clone(),
+                policies,
+                ..Default::default()
+            })?;
+            let ns = match net.create_namespace(HostComputeNamespace {
+                id: id.clone(),
+                ..Default::default()
+            }) {
+                Ok(ns) => ns,
+                Err(e) => {
+                    drop(net.delete_endpoint(&ep.id));
+                    return Err(e.into());
+                }
+            };
+            if let Err(e) = net.attach(&ns.id, &ep.id) {
+                drop(net.delete_endpoint(&ep.id));
+                drop(net.delete_namespace(&ns.id));
+                return Err(ApiError::from(e).context(format!("connect {name} to {network}")));
+            }
+            let ipc = ep.ip_configurations.first().cloned().unwrap_or_default();
+            let gw = n
+                .ipams
+                .iter()
+                .flat_map(|i| i.subnets.iter())
+                .flat_map(|s| s.routes.iter())
+                .map(|r| r.next_hop.clone())
+                .next()
+                .unwrap_or_default();
+            Ok(NetAttachment {
+                network: n.name.clone(),
+                network_id: n.id.clone(),
+                endpoint_id: ep.id.clone(),
+                namespace_id: ns.id.clone(),
+                ip: ipc.ip_address,
+                prefix_len: ipc.prefix_length,
+                gateway: gw,
+                mac: ep.mac_address.replace('-', ":").to_ascii_lowercase(),
+                ports,
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("network setup: {e}")))??;
+        let path = self.hns()?.namespace_path(&att.namespace_id);
+        c.lock().net = Some(att);
+        self.persist(c)?;
+        Ok(NetSetup {
+            netns: Some(path),
+            new_netns: false,
+        })
+    }
+
+    /// Deletes the container's endpoint and namespace (address back to the pool).
+    pub async fn release_network(&self, c: &Arc<Ctr>) {
+        let Some(att) = c.lock().net.take() else {
+            return;
+        };
+        if let Some(net) = self.net.clone() {
+            let r = tokio::task::spawn_blocking(move || {
+                if let Err(e) = net.detach(&att.namespace_id, &att.endpoint_id) {
+                    tracing::debug!("detach endpoint: {e}");
+                }
+                if let Err(e) = net.delete_endpoint(&att.endpoint_id) {
+                    tracing::warn!("delete endpoint {}: {e}", att.endpoint_id);
+                }
+                if let Err(e) = net.delete_namespace(&att.namespace_id) {
+                    tracing::warn!("delete namespace {}: {e}", att.namespace_id);
+                }
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::warn!("release network: {e}");
+            }
+        }
+        if let Err(e) = self.persist(c) {
+            tracing::warn!("persist {}: {e}", c.id);
+        }
+    }
+}
+
+/// A free host port, chosen by the kernel.
+fn free_port(proto: &str) -> ApiResult<u16> {
+    let port = if proto == "udp" {
+        std::net::UdpSocket::bind(("0.0.0.0", 0)).and_then(|s| s.local_addr())
+    } else {
+        std::net::TcpListener::bind(("0.0.0.0", 0)).and_then(|s| s.local_addr())
+    };
+    port.map(|a| a.port())
+        .map_err(|e| ApiError::internal(format!("pick a free host port: {e}")))
+}

@@ -1,0 +1,319 @@
+//! The OCI runtime spec of a container: the image config merged with the container's
+//! configuration, Docker's defaults (capabilities, masked paths, seccomp), mounts and limits.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::model::Container;
+use crate::error::{ApiError, ApiResult};
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability this kernel knows (for `--privileged` and `--cap-add ALL`).
+pub fn all_caps() -> Vec<String> {
+    caps_from_kernel().unwrap_or_else(|| DEFAULT_CAPS.iter().map(|s| s.to_string()).collect())
+}
+
+fn caps_from_kernel() -> Option<Vec<String>> {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((0..=last).filter_map(cap_name).collect())
+}
+
+fn cap_name(n: u32) -> Option<String> {
+    const NAMES: &[&str] = &[
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    ];
+    NAMES.get(n as usize).map(|s| format!("CAP_{s}"))
+}
+
+/// Normalises `net_admin`, `CAP_NET_ADMIN`, `ALL` to `CAP_NET_ADMIN` / `ALL`.
+fn norm_cap(c: &str) -> String {
+    let u = c.trim().to_ascii_uppercase();
+    if u == "ALL" || u.starts_with("CAP_") {
+        u
+    } else {
+        format!("CAP_{u}")
+    }
+}
+
+/// The capability set after `--cap-add` / `--cap-drop` (Docker's order: drop, then add).
+pub fn capabilities(c: &Container) -> ApiResult<Vec<String>> {
+    if c.host.privileged {
+        return Ok(all_caps());
+    }
+    let known = all_caps();
+    let check = |list: &[String], field: &str| -> ApiResult<Vec<String>> {
+        list.iter()
+            .map(|x| {
+                let n = norm_cap(x);
+                if n != "ALL" && !known.contains(&n) {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid HostConfig.{field}: unknown capability {x:?}"
+                    )));
+                }
+                Ok(n)
+            })
+            .collect()
+    };
+    let add = check(&c.host.cap_add, "CapAdd")?;
+    let drop = check(&c.host.cap_drop, "CapDrop")?;
+    let mut set: Vec<String> = if drop.iter().any(|d| d == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|s| !drop.contains(s))
+            .collect()
+    };
+    if add.iter().any(|a| a == "ALL") {
+        return Ok(known);
+    }
+    for a in add {
+        if !set.contains(&a) {
+            set.push(a);
+        }
+    }
+    Ok(set)
+}
+
+/// Paths Docker masks or makes read-only in unprivileged containers.
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Syscalls the default profile refuses with EPERM: kernel modules and keyrings, clocks,
+/// reboot and swap, raw kernel memory and tracing interfaces, new mount API and namespace
+/// juggling — what Docker's allowlist leaves out for a container without extra capabilities.
+const DENIED_SYSCALLS: &[&str] = &[
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+    "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+    "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp",
+    "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "mount",
+    "mount_setattr", "move_mount", "move_pages", "name_to_handle_at", "nfsservctl",
+    "open_by_handle_at", "open_tree", "perf_event_open", "personality", "pivot_root",
+    "process_vm_readv", "process_vm_writev", "ptrace", "query_module", "quotactl",
+    "reboot", "request_key", "set_mempolicy", "setns", "settimeofday", "stime", "swapoff",
+    "swapon", "syslog", "sysfs", "umount", "umount2", "unshare", "uselib", "userfaultfd",
+    "ustat", "vm86", "vm86old",
+];
+
+/// The default seccomp profile (omitted for `--privileged` or `seccomp=unconfined`).
+fn seccomp(c: &Container) -> Option<Value> {
+    if c.host.privileged
+        || c.host
+            .security_opt
+            .iter()
+            .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined")
+    {
+        return None;
+    }
+    let mut rules = vec![
+        json!({"names": DENIED_SYSCALLS, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}),
+        // clone3 passes its flags in memory seccomp cannot read: ENOSYS makes libc fall back
+        // to clone, whose flags are checked below.
+        json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
+    ];
+    // clone with any namespace flag (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET).
+    for flag in [0x0002_0000u64, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000] {
+        rules.push(json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}]}));
+    }
+    Some(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": rules,
+    }))
+}
+
+/// Everything the spec needs besides the container record.
+pub struct SpecInputs<'a> {
+    pub rootfs: &'a Path,
+    pub caps: Vec<String>,
+    /// Network namespace to join; `None` with `new_netns` makes an empty one (`--network none`).
+    pub netns: Option<&'a Path>,
+    pub new_netns: bool,
+    pub env: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// Extra mounts (binds, volumes, tmpfs, /etc files) in order.
+    pub mounts: Vec<Value>,
+    pub cgroups_path: String,
+}
+
+pub fn build(c: &Container, i: SpecInputs<'_>) -> Value {
+    let mut args = Vec::new();
+    if !c.path.is_empty() {
+        args.push(c.path.clone());
+    }
+    args.extend(c.args.iter().cloned());
+    let cwd = if c.config.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        c.config.working_dir.clone()
+    };
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    match (i.netns, i.new_netns) {
+        (Some(p), _) => namespaces.push(json!({"type": "network", "path": p})),
+        (None, true) => namespaces.push(json!({"type": "network"})),
+        (None, false) => {}
+    }
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if c.host.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", if c.host.shm_size > 0 { c.host.shm_size } else { 64 << 20 })]}),
+    ];
+    mounts.extend(i.mounts);
+
+    let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    if c.host.memory > 0 {
+        resources["memory"] = json!({"limit": c.host.memory});
+        if c.host.memory_swap != 0 {
+            resources["memory"]["swap"] = json!(c.host.memory_swap);
+        }
+    }
+    let mut cpu = json!({});
+    if c.host.nano_cpus > 0 {
+        cpu["period"] = json!(100_000u64);
+        cpu["quota"] = json!(c.host.nano_cpus / 10_000);
+    } else if c.host.cpu_quota > 0 {
+        cpu["quota"] = json!(c.host.cpu_quota);
+        cpu["period"] = json!(if c.host.cpu_period > 0 { c.host.cpu_period } else { 100_000 });
+    }
+    if c.host.cpu_shares > 0 {
+        cpu["shares"] = json!(c.host.cpu_shares);
+    }
+    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
+        resources["cpu"] = cpu;
+    }
+    if let Some(p) = c.host.pids_limit.filter(|p| *p > 0) {
+        resources["pids"] = json!({"limit": p});
+    }
+    if c.host.privileged {
+        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    } else {
+        // The standard character devices every container gets.
+        resources["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+        ]);
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": i.cgroups_path,
+        "sysctl": c.host.sysctls,
+    });
+    if !c.host.privileged {
+        linux["maskedPaths"] = json!(MASKED);
+        linux["readonlyPaths"] = json!(READONLY);
+    }
+    if let Some(s) = seccomp(c) {
+        linux["seccomp"] = s;
+    }
+    let mut user = json!({"uid": i.uid, "gid": i.gid});
+    if !i.additional_gids.is_empty() {
+        user["additionalGids"] = json!(i.additional_gids);
+    }
+    let no_new_privs = c
+        .host
+        .security_opt
+        .iter()
+        .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true");
+    let hostname = if c.config.hostname.is_empty() {
+        c.id[..12].to_string()
+    } else {
+        c.config.hostname.clone()
+    };
+    let mut process = json!({
+        "terminal": c.config.tty,
+        "user": user,
+        "args": args,
+        "env": i.env,
+        "cwd": cwd,
+        "capabilities": {
+            "bounding": i.caps, "effective": i.caps, "permitted": i.caps,
+        },
+        "noNewPrivileges": no_new_privs,
+    });
+    if c.config.tty {
+        if let [h, w] = c.host.console_size[..] {
+            if h > 0 && w > 0 {
+                process["consoleSize"] = json!({"height": h, "width": w});
+            }
+        }
+    }
+    json!({
+        "ociVersion": "1.2.0",
+        "process": process,
+        "root": {"path": i.rootfs, "readonly": c.host.readonly_rootfs},
+        "hostname": hostname,
+        "domainname": c.config.domainname,
+        "mounts": mounts,
+        "linux": linux,
+    })
+}
