@@ -435,10 +435,8 @@ impl Monitor {
                 return;
             }
         };
-        let data = &self.buf[..n];
-        if let Err(e) = self.log.write(stream, data) {
-            self.log_error(e);
-        }
+        let res = self.log.write(stream, &self.buf[..n]);
+        self.log_result(|_| res);
         let data = &self.buf[..n];
         for a in &mut self.attached {
             let wants = if stream == STREAM_STDOUT {
@@ -462,8 +460,9 @@ impl Monitor {
     }
 
     fn log_result(&mut self, f: impl FnOnce(&mut JsonLog) -> std::io::Result<()>) {
-        if let Err(e) = f(&mut self.log) {
-            self.log_error(e);
+        match f(&mut self.log) {
+            Ok(()) => self.log_failed = false,
+            Err(e) => self.log_error(e),
         }
     }
 
