@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result, StepError};
 use crate::linux::{netns, Host};
 use crate::plan::{new_id, EndpointPlan, NetworkPlan};
-use crate::store::{AllocRequest, Store, StoreError, ENDPOINTS, NAMESPACES, NETWORKS};
+use crate::store::{AllocRequest, Store, StoreError, Txn, ENDPOINTS, NAMESPACES, NETWORKS};
 use crate::types::{
     format_mac, HostComputeEndpoint, HostComputeNamespace, HostComputeNetwork, IpConfig,
     NamespaceResource, NamespaceResourceData, NamespaceResourceType, Route,
@@ -131,14 +131,20 @@ impl NetworkService {
             };
             let ep = endpoint_plan(e).map_err(invalid(op))?;
             let eop = format!("restore endpoint {}", e.name);
-            let created = host
-                .ensure_endpoint_link(np, &ep)
-                .map_err(|x| x.during(&eop))?;
-            if created && !e.host_compute_namespace.is_empty() {
+            if e.host_compute_namespace.is_empty() {
+                host.remove_stray_link(np, &ep)
+                    .map_err(|x| x.during(&eop))?;
+            } else {
                 let fd = netns::open(&self.namespace_path(&e.host_compute_namespace))
                     .map_err(|x| StepError::new("open namespace", x).during(&eop))?;
-                host.attach(np, &ep, fd.as_fd())
-                    .map_err(|x| x.during(&eop))?;
+                if !host
+                    .link_present(&ep, fd.as_fd())
+                    .map_err(|x| x.during(&eop))?
+                {
+                    host.remove_stray_link(np, &ep)
+                        .and_then(|()| host.attach(np, &ep, fd.as_fd()))
+                        .map_err(|x| x.during(&eop))?;
+                }
             }
             ep_plans.push((ep, np));
         }
@@ -348,17 +354,12 @@ impl NetworkService {
             })?;
         let stored = self.get_endpoint(&e.id)?;
         let plan = EndpointPlan::from_hcn(&stored, ip).map_err(invalid(&op))?;
-        let r = {
-            let mut host = self.host();
-            host.ensure_endpoint_link(&np, &plan)
-                .and_then(|_| host.add_endpoint_rules(&np, &plan))
-        };
-        if let Err(x) = r {
-            let mut host = self.host();
-            drop(host.remove_rules(&plan.tag()));
-            drop(host.remove_endpoint_link(&np, &plan, None));
-            drop(host);
-            drop(self.store.remove_endpoint(&n.id, &e.id, ip));
+        if let Err(x) = self.host().add_endpoint_rules(&np, &plan) {
+            drop(self.host().remove_rules(&plan.tag()));
+            drop(self.store.update(|t| {
+                t.release(&n.id, &e.id, ip.into())?;
+                t.remove(ENDPOINTS, &e.id)
+            }));
             return Err(x.during(&op));
         }
         Ok(stored)
@@ -370,22 +371,25 @@ impl NetworkService {
         let n = self.find_network(&op, &e.host_compute_network)?;
         let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
-        let ns = if e.host_compute_namespace.is_empty() {
-            None
-        } else {
-            netns::open(&self.namespace_path(&e.host_compute_namespace)).ok()
-        };
+        let attached = !e.host_compute_namespace.is_empty();
         {
             let mut host = self.host();
+            if attached {
+                let fd = netns::open(&self.namespace_path(&e.host_compute_namespace)).ok();
+                host.detach(&np, &plan, fd.as_ref().map(|f| f.as_fd()))
+                    .map_err(|x| x.during(&op))?;
+            }
             host.remove_rules(&plan.tag()).map_err(|x| x.during(&op))?;
-            host.remove_endpoint_link(&np, &plan, ns.as_ref().map(|f| f.as_fd()))
-                .map_err(|x| x.during(&op))?;
-        }
-        if !e.host_compute_namespace.is_empty() {
-            self.update_namespace_resources(&op, &e.host_compute_namespace, &e.id, false)?;
         }
         self.store
-            .remove_endpoint(&n.id, &e.id, plan.ip)
+            .update(|t| {
+                t.release(&n.id, &e.id, plan.ip.into())?;
+                t.remove(ENDPOINTS, &e.id)?;
+                if attached {
+                    set_resource(t, &e.host_compute_namespace, &e.id, false)?;
+                }
+                Ok(())
+            })
             .map_err(store_err(&op))
     }
 
@@ -484,34 +488,9 @@ impl NetworkService {
             .map_err(store_err("list namespaces"))
     }
 
-    fn update_namespace_resources(
-        &self,
-        op: &str,
-        ns_id: &str,
-        ep_id: &str,
-        add: bool,
-    ) -> Result<()> {
-        let Some(mut ns) = self
-            .store
-            .get::<HostComputeNamespace>(NAMESPACES, ns_id)
-            .map_err(store_err(op))?
-        else {
-            return Ok(());
-        };
-        ns.resources.retain(|r| r.data.id != ep_id);
-        if add {
-            ns.resources.push(NamespaceResource {
-                resource_type: NamespaceResourceType::Endpoint,
-                data: NamespaceResourceData { id: ep_id.into() },
-            });
-        }
-        self.store
-            .put(NAMESPACES, ns_id, &ns)
-            .map_err(store_err(op))
-    }
-
-    /// Attaches an endpoint to a namespace (HCN `AddNamespaceEndpoint`): its container end
-    /// becomes `eth0` there with the address and a default route via the gateway.
+    /// Attaches an endpoint to a namespace (HCN `AddNamespaceEndpoint`): its link is created
+    /// with the container end directly inside the namespace as `eth0`, with the address and
+    /// a default route via the gateway.
     pub fn attach(&self, namespace_id: &str, endpoint: &str) -> Result<()> {
         let op = format!("attach endpoint {endpoint} to namespace {namespace_id}");
         let ns = self.get_namespace(namespace_id)?;
@@ -527,17 +506,25 @@ impl NetworkService {
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
         let fd = netns::open(&self.namespace_path(&ns.id))
             .map_err(|x| StepError::new("open namespace", x).during(&op))?;
-        self.host()
-            .attach(&np, &plan, fd.as_fd())
-            .map_err(|x| x.during(&op))?;
+        let mut host = self.host();
+        if let Err(x) = host.attach(&np, &plan, fd.as_fd()) {
+            drop(host.detach(&np, &plan, Some(fd.as_fd())));
+            return Err(x.during(&op));
+        }
         e.host_compute_namespace = ns.id.clone();
-        self.store
-            .put(ENDPOINTS, &e.id, &e)
-            .map_err(store_err(&op))?;
-        self.update_namespace_resources(&op, &ns.id, &e.id, true)
+        let r = self.store.update(|t| {
+            t.put(ENDPOINTS, &e.id, &e)?;
+            set_resource(t, &ns.id, &e.id, true)
+        });
+        if let Err(x) = r {
+            drop(host.detach(&np, &plan, Some(fd.as_fd())));
+            return Err(store_err(&op)(x));
+        }
+        Ok(())
     }
 
-    /// Detaches an endpoint: its container end returns to the host, parked and down.
+    /// Detaches an endpoint: its link is deleted (the endpoint keeps its address and
+    /// policies; a later attach creates the link again).
     pub fn detach(&self, namespace_id: &str, endpoint: &str) -> Result<()> {
         let op = format!("detach endpoint {endpoint} from namespace {namespace_id}");
         let mut e = self.find_endpoint(&op, endpoint)?;
@@ -547,17 +534,20 @@ impl NetworkService {
                 reason: "not attached to this namespace".into(),
             });
         }
+        let n = self.find_network(&op, &e.host_compute_network)?;
+        let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
-        let fd = netns::open(&self.namespace_path(namespace_id))
-            .map_err(|x| StepError::new("open namespace", x).during(&op))?;
+        let fd = netns::open(&self.namespace_path(namespace_id)).ok();
         self.host()
-            .detach(&plan, fd.as_fd())
+            .detach(&np, &plan, fd.as_ref().map(|f| f.as_fd()))
             .map_err(|x| x.during(&op))?;
         e.host_compute_namespace.clear();
         self.store
-            .put(ENDPOINTS, &e.id, &e)
-            .map_err(store_err(&op))?;
-        self.update_namespace_resources(&op, namespace_id, &e.id, false)
+            .update(|t| {
+                t.put(ENDPOINTS, &e.id, &e)?;
+                set_resource(t, namespace_id, &e.id, false)
+            })
+            .map_err(store_err(&op))
     }
 
     /// Tags of the rules in one chain of wharf's table, in order (diagnostics and tests).
@@ -566,6 +556,21 @@ impl NetworkService {
             .rule_tags(chain)
             .map_err(|e| e.during("list rules"))
     }
+}
+
+/// Adds (or removes) endpoint `ep_id` in the resources of namespace `ns_id`, if it exists.
+fn set_resource(t: &Txn<'_>, ns_id: &str, ep_id: &str, add: bool) -> Result<(), StoreError> {
+    let Some(mut ns) = t.get::<HostComputeNamespace>(NAMESPACES, ns_id)? else {
+        return Ok(());
+    };
+    ns.resources.retain(|r| r.data.id != ep_id);
+    if add {
+        ns.resources.push(NamespaceResource {
+            resource_type: NamespaceResourceType::Endpoint,
+            data: NamespaceResourceData { id: ep_id.into() },
+        });
+    }
+    t.put(NAMESPACES, ns_id, &ns)
 }
 
 fn endpoint_plan(e: &HostComputeEndpoint) -> Result<EndpointPlan, (&'static str, String)> {

@@ -5,7 +5,7 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use crate::types::Ipv4Prefix;
@@ -47,6 +47,56 @@ fn db<E: std::error::Error + Send + Sync + 'static>(
 
 pub struct Store {
     db: Database,
+}
+
+/// The writes of one [`Store::update`].
+pub struct Txn<'a> {
+    txn: &'a redb::WriteTransaction,
+}
+
+impl Txn<'_> {
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let t = self.txn.open_table(table).map_err(db("open table"))?;
+        let v = t.get(id).map_err(db("read record"))?;
+        v.map(|v| serde_json::from_slice(v.value()).map_err(db("decode record")))
+            .transpose()
+    }
+
+    pub fn put<T: Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(db("encode record"))?;
+        let mut t = self.txn.open_table(table).map_err(db("open table"))?;
+        t.insert(id, bytes.as_slice()).map_err(db("write record"))?;
+        Ok(())
+    }
+
+    pub fn remove(&self, table: TableDefinition<&str, &[u8]>, id: &str) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(table).map_err(db("open table"))?;
+        t.remove(id).map_err(db("remove record"))?;
+        Ok(())
+    }
+
+    /// Releases `addr` on `network_id` if `owner` holds it.
+    pub fn release(&self, network_id: &str, owner: &str, addr: IpAddr) -> Result<(), StoreError> {
+        let mut allocs = self.txn.open_table(ALLOCATIONS).map_err(db("open table"))?;
+        let key = format!("{network_id}/{addr}");
+        let owned = allocs
+            .get(key.as_str())
+            .map_err(db("read allocation"))?
+            .is_some_and(|v| v.value() == owner);
+        if owned {
+            allocs.remove(key.as_str()).map_err(db("release address"))?;
+        }
+        Ok(())
+    }
 }
 
 /// What an allocation request asks for.
@@ -198,28 +248,16 @@ impl Store {
         Ok(addr)
     }
 
-    /// Removes the endpoint record and releases its address together.
-    pub fn remove_endpoint(
+    /// Runs `f` in one write transaction: everything it writes commits together, or
+    /// nothing does when it fails.
+    pub fn update<T>(
         &self,
-        network_id: &str,
-        id: &str,
-        addr: Ipv4Addr,
-    ) -> Result<(), StoreError> {
+        f: impl FnOnce(&Txn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let txn = self.db.begin_write().map_err(db("begin transaction"))?;
-        {
-            let mut allocs = txn.open_table(ALLOCATIONS).map_err(db("open table"))?;
-            let key = format!("{network_id}/{addr}");
-            let owned = allocs
-                .get(key.as_str())
-                .map_err(db("read allocation"))?
-                .is_some_and(|v| v.value() == id);
-            if owned {
-                allocs.remove(key.as_str()).map_err(db("release address"))?;
-            }
-            let mut eps = txn.open_table(ENDPOINTS).map_err(db("open table"))?;
-            eps.remove(id).map_err(db("remove record"))?;
-        }
-        txn.commit().map_err(db("commit"))
+        let out = f(&Txn { txn: &txn })?;
+        txn.commit().map_err(db("commit"))?;
+        Ok(out)
     }
 
     /// Removes a network record and its IPAM cursor.
@@ -271,6 +309,14 @@ mod tests {
         }
     }
 
+    fn remove_endpoint(s: &Store, id: &str, addr: Ipv4Addr) {
+        s.update(|t| {
+            t.release("n1", id, addr.into())?;
+            t.remove(ENDPOINTS, id)
+        })
+        .unwrap();
+    }
+
     #[test]
     fn no_address_twice_released_on_delete_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -308,7 +354,7 @@ mod tests {
                 .to_string()),
             Err(StoreError::OutOfRange(..))
         ));
-        s.remove_endpoint("n1", "e2", got[2]).unwrap();
+        remove_endpoint(&s, "e2", got[2]);
         assert_eq!(s.get::<String>(ENDPOINTS, "e2").unwrap(), None);
         drop(s);
 
@@ -332,7 +378,7 @@ mod tests {
         let a = s
             .insert_endpoint(&req("a", None, &gw), |a| a.to_string())
             .unwrap();
-        s.remove_endpoint("n1", "a", a).unwrap();
+        remove_endpoint(&s, "a", a);
         let b = s
             .insert_endpoint(&req("b", None, &gw), |a| a.to_string())
             .unwrap();

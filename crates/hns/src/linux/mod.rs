@@ -79,7 +79,7 @@ impl Host {
             Some(i) => i,
             None => self.rtnl.add_bridge(&n.bridge)?,
         };
-        self.rtnl.add_address(idx, n.gateway, n.subnet.len)?;
+        self.rtnl.add_address(idx, n.gateway.into(), n.subnet.len)?;
         netns::write_sysctl(self.netns(), "net/ipv4/ip_forward", "1")
             .map_err(|e| StepError::new("enable IPv4 forwarding", e))?;
         let key = format!("net/ipv4/conf/{}/route_localnet", n.bridge);
@@ -97,76 +97,44 @@ impl Host {
         self.remove_rules(&n.tag())
     }
 
-    /// Creates the endpoint's link in the host namespace unless it exists; returns whether
-    /// it created it.
-    pub fn ensure_endpoint_link(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<bool> {
-        if n.network_type == NetworkType::Transparent {
-            if self.rtnl.link_index(&e.peer)?.is_some() {
-                return Ok(false);
-            }
-            let parent = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
-                StepError::new(
-                    format!("find host adapter {}", n.bridge),
-                    std::io::Error::from_raw_os_error(libc::ENODEV),
-                )
-            })?;
-            self.rtnl.add_macvlan(&e.peer, parent, e.mac)?;
-            return Ok(true);
-        }
-        if self.rtnl.link_index(&e.host_if)?.is_some() {
-            return Ok(false);
-        }
-        let br = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
-            StepError::new(
-                format!("find bridge {}", n.bridge),
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )
-        })?;
-        self.rtnl.add_veth(&e.host_if, br, &e.peer, e.mac)?;
-        let idx = self.rtnl.link_index(&e.host_if)?.ok_or_else(|| {
-            StepError::new(
-                format!("find link {}", e.host_if),
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )
-        })?;
-        self.rtnl.set_hairpin(idx)?;
-        Ok(true)
+    /// Whether the endpoint's container end is inside `ns`.
+    pub fn link_present(&mut self, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<bool> {
+        let mut inner =
+            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+        Ok(inner.link_index(&e.ifname)?.is_some())
     }
 
-    /// Deletes the endpoint's link wherever it is (the veth peer goes with the host end).
-    pub fn remove_endpoint_link(
-        &mut self,
-        n: &NetworkPlan,
-        e: &EndpointPlan,
-        ns: Option<BorrowedFd<'_>>,
-    ) -> Res<()> {
-        let name = if n.network_type == NetworkType::Transparent {
-            &e.peer
-        } else {
-            &e.host_if
-        };
-        if let Some(i) = self.rtnl.link_index(name)? {
-            return self.rtnl.del_link(i);
+    /// Deletes what an endpoint may have left in the host namespace: a veth host end whose
+    /// namespace is gone (or going), or a container end parked by an older layout.
+    pub fn remove_stray_link(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<()> {
+        if n.network_type != NetworkType::Transparent {
+            self.rtnl.del_link_named(&e.host_if)?;
         }
-        if let Some(ns) = ns {
-            let mut inner = Rtnl::open_in(ns)
-                .map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-            if let Some(i) = inner.link_index(&e.ifname)? {
-                inner.del_link(i)?;
-            }
-        }
-        Ok(())
+        self.rtnl.del_link_named(&e.peer)
     }
 
-    /// Moves the container end into `ns` as `eth0` and configures address and default route.
+    /// Creates the endpoint's link with its container end directly inside `ns` as `eth0`
+    /// (a veth whose host end is on the bridge, or for `Transparent` a macvlan on the host
+    /// adapter) and gives it its addresses and default route.
     pub fn attach(&mut self, n: &NetworkPlan, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<()> {
-        let idx = self.rtnl.link_index(&e.peer)?.ok_or_else(|| {
+        let parent = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
+            let what = if n.network_type == NetworkType::Transparent {
+                "host adapter"
+            } else {
+                "bridge"
+            };
             StepError::new(
-                format!("find link {}", e.peer),
+                format!("find {what} {}", n.bridge),
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )
         })?;
-        self.rtnl.move_to_netns(idx, ns, &e.ifname)?;
+        if n.network_type == NetworkType::Transparent {
+            self.rtnl.add_macvlan(&e.ifname, parent, e.mac, ns)?;
+        } else {
+            self.rtnl
+                .add_veth(&e.host_if, parent, &e.ifname, e.mac, ns)?;
+            self.rtnl.set_hairpin(&e.host_if)?;
+        }
         let mut inner =
             Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
         let i = inner.link_index(&e.ifname)?.ok_or_else(|| {
@@ -175,17 +143,24 @@ impl Host {
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )
         })?;
-        inner.add_address(i, e.ip, n.subnet.len)?;
-        inner.set_up(i)?;
-        inner.add_default_route(n.gateway, i)
+        inner.configure(i, &[(e.ip.into(), n.subnet.len)], &[n.gateway.into()])
     }
 
-    /// Moves the container end back to the host namespace under its parking name.
-    pub fn detach(&mut self, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<()> {
-        let mut inner =
-            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-        if let Some(i) = inner.link_index(&e.ifname)? {
-            inner.move_to_netns(i, self.ns.as_fd(), &e.peer)?;
+    /// Deletes the endpoint's link: the veth's host end (its container end goes with it) or
+    /// the macvlan inside `ns`. A link that is already gone is fine.
+    pub fn detach(
+        &mut self,
+        n: &NetworkPlan,
+        e: &EndpointPlan,
+        ns: Option<BorrowedFd<'_>>,
+    ) -> Res<()> {
+        if n.network_type != NetworkType::Transparent {
+            return self.rtnl.del_link_named(&e.host_if);
+        }
+        if let Some(ns) = ns {
+            let mut inner = Rtnl::open_in(ns)
+                .map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+            inner.del_link_named(&e.ifname)?;
         }
         Ok(())
     }
@@ -227,17 +202,16 @@ impl Host {
         self.nft.commit(&b).map_err(nft_err)
     }
 
-    /// Deletes exactly the rules carrying `tag`, from every chain of our table.
+    /// Deletes exactly the rules carrying `tag`, from every chain of our table (one dump of
+    /// the table, one transaction).
     pub fn remove_rules(&mut self, tag: &str) -> Res<()> {
+        let rules = self
+            .nft
+            .list_rules(FAMILY_IP, TABLE, None)
+            .map_err(|e| StepError::new(format!("nftables: list table {TABLE}"), e))?;
         let mut b = Batch::new(FAMILY_IP, TABLE);
-        for c in &CHAINS {
-            let rules = self
-                .nft
-                .list_rules(FAMILY_IP, TABLE, c.name)
-                .map_err(|e| StepError::new(format!("nftables: list chain {}", c.name), e))?;
-            for r in rules.iter().filter(|r| r.tag == tag) {
-                b.del_rule(c.name, r.handle);
-            }
+        for r in rules.iter().filter(|r| r.tag == tag) {
+            b.del_rule(&r.chain, r.handle);
         }
         self.nft.commit(&b).map_err(nft_err)
     }
@@ -246,7 +220,7 @@ impl Host {
     pub fn rule_tags(&mut self, chain: &str) -> Res<Vec<String>> {
         let rules = self
             .nft
-            .list_rules(FAMILY_IP, TABLE, chain)
+            .list_rules(FAMILY_IP, TABLE, Some(chain))
             .map_err(|e| StepError::new(format!("nftables: list chain {chain}"), e))?;
         Ok(rules.into_iter().map(|r| r.tag).collect())
     }

@@ -463,12 +463,12 @@ impl Nft {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Lists the rules of `chain` in `table` with their handles and tags.
+    /// Lists the rules of `chain` (or of every chain) in `table` with their handles and tags.
     pub fn list_rules(
         &mut self,
         family: u8,
         table: &str,
-        chain: &str,
+        chain: Option<&str>,
     ) -> io::Result<Vec<ListedRule>> {
         let mut buf = Vec::new();
         self.seq = self.seq.wrapping_add(1);
@@ -482,7 +482,10 @@ impl Nft {
             0,
         );
         let mut a = Attrs::default();
-        a.str(1, table).str(2, chain);
+        a.str(1, table);
+        if let Some(chain) = chain {
+            a.str(2, chain);
+        }
         buf.extend_from_slice(&a.buf);
         Nft::finish(&mut buf, s);
         self.sock.send(&buf, 0)?;
