@@ -83,11 +83,13 @@ fn client(ns: &Path, addr: &str, secs: u64) -> f64 {
             ])
             .output()
             .unwrap();
-        if o.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-            return v["end"]["sum_received"]["bits_per_second"]
-                .as_f64()
-                .unwrap();
+        // iperf3 -J reports failures (a server not listening yet, or still finishing the
+        // previous test) as an "error" field, sometimes with a zero exit status.
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if let Some(bps) = v["end"]["sum_received"]["bits_per_second"].as_f64() {
+            if o.status.success() && v.get("error").is_none() {
+                return bps;
+            }
         }
         // The server may not be listening yet.
         std::thread::sleep(Duration::from_millis(100));
