@@ -239,6 +239,11 @@ impl Daemon {
             Status::Created | Status::Exited => {}
         }
         self.ensure_runtime_locked(c).await?;
+        // Peers on a user network learn this container's name before its process runs.
+        let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
+        if let Some(n) = net_id {
+            self.sync_hosts(&n);
+        }
         let reply = self.shim(&c.id).call(&Request::Start).await;
         let reply = match reply.and_then(shim::check) {
             Ok(r) => r,
@@ -266,9 +271,6 @@ impl Daemon {
         self.persist(c)?;
         self.emit("container", "start", &c.id, vec![("name".into(), c.lock().name.clone())]);
         self.monitor(c.clone());
-        if let Some(n) = c.lock().net.as_ref().map(|n| n.network_id.clone()) {
-            self.sync_hosts(&n);
-        }
         Ok(true)
     }
 
