@@ -142,6 +142,52 @@ pub enum Command {
     },
     /// Describe what this runtime supports (OCI features document).
     Features,
+    /// Create a container under its own monitor (the per-container shim) and detach.
+    Shim(ShimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShimArgs {
+    /// Container id.
+    #[arg(long)]
+    pub id: String,
+    /// Path to the OCI bundle directory.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Directory for the monitor's socket, pid file and exit file.
+    #[arg(long = "state-dir")]
+    pub state_dir: PathBuf,
+    /// json-file log of the container's output.
+    #[arg(long = "log-path")]
+    pub log_path: PathBuf,
+    /// Rotate the log when it would grow past this many bytes (0: never).
+    #[arg(long = "log-max-size", default_value_t = 0)]
+    pub log_max_size: u64,
+    /// How many log files to keep, the current one included.
+    #[arg(long = "log-max-files", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub log_max_files: u32,
+    /// Give the container a stdin pipe (attached clients write to it).
+    #[arg(long)]
+    pub stdin: bool,
+    /// Give the container a terminal; the monitor holds its master.
+    #[arg(long)]
+    pub tty: bool,
+    /// Initial terminal size, ROWSxCOLS.
+    #[arg(long = "console-size", value_parser = parse_console_size)]
+    pub console_size: Option<(u16, u16)>,
+}
+
+fn parse_console_size(s: &str) -> Result<(u16, u16), String> {
+    let (r, c) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{s:?}: expected ROWSxCOLS"))?;
+    let num = |v: &str| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{s:?}: {v:?} is not a size between 1 and 65535"))
+    };
+    Ok((num(r)?, num(c)?))
 }
 
 #[derive(Args, Debug)]
@@ -187,7 +233,7 @@ impl Command {
     pub fn spawns_container_process(&self) -> bool {
         matches!(
             self,
-            Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+            Command::Create(_) | Command::Run { .. } | Command::Exec(_) | Command::Shim(_)
         )
     }
 }

@@ -1,6 +1,7 @@
 //! `runhcs` — wharf's OCI runtime CLI, in the shape of runc (and of hcsshim's runhcs).
 //!
-//! **Owns:** argument parsing, one thin file per verb in [`commands`], exit codes and error
+//! **Owns:** argument parsing, one thin file per verb in [`commands`], the per-container monitor
+//! ([`shim`]: its event loop, stdio, json-file log and exit file), exit codes and error
 //! output (stderr and `--log` in text or json). **Does not own:** any container logic; every
 //! verb calls into the `hcs` crate.
 //!
@@ -14,6 +15,7 @@
 mod cli;
 mod commands;
 mod log;
+mod shim;
 
 use clap::Parser;
 
@@ -35,7 +37,7 @@ fn run() -> ! {
     let early = args
         .iter()
         .skip(1)
-        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec" | "shim"))
         .then(|| hcs::process::protect_self_exe(&args));
     let cli = cli::Cli::parse();
     let logger = log::Logger::new(&cli.global);

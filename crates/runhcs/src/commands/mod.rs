@@ -8,6 +8,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod shim;
 mod spec;
 mod start;
 mod state;
@@ -60,5 +61,6 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         ),
         Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
         Command::Features => features::run(),
+        Command::Shim(a) => shim::run(root, g, a),
     }
 }

@@ -199,6 +199,52 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Name resolution on user networks: every running container's `/etc/hosts` lists the
+    /// other containers on its network (name, short id) with their addresses. Files are
+    /// rewritten in place (same inode), so the bind mounts in running containers see it.
+    pub fn sync_hosts(&self, network_id: &str) {
+        let members: Vec<(String, String, String, String)> = self
+            .all_containers()
+            .iter()
+            .filter_map(|c| {
+                let r = c.lock();
+                let a = r.net.as_ref()?;
+                (a.network_id == network_id).then(|| (r.id.clone(), r.name.clone(), a.ip.clone(), a.network.clone()))
+            })
+            .collect();
+        if members.first().is_some_and(|m| m.3 == DEFAULT_NETWORK) {
+            return;
+        }
+        for (id, _, _, _) in &members {
+            let path = self.container_dir(id).join("hosts");
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let mut out: String = text
+                .lines()
+                .take_while(|l| *l != HOSTS_MARK)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            out.push_str(HOSTS_MARK);
+            out.push('\n');
+            for (oid, name, ip, _) in &members {
+                if oid != id && !ip.is_empty() {
+                    out.push_str(&format!("{ip}\t{name} {}\n", &oid[..12]));
+                }
+            }
+            let w = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, out.as_bytes()));
+            if let Err(e) = w {
+                tracing::warn!("update {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+const HOSTS_MARK: &str = "# containers on this network (wharfd)";
+
 /// A free host port, chosen by the kernel.
 fn free_port(proto: &str) -> ApiResult<u16> {
     let port = if proto == "udp" {

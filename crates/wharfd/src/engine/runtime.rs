@@ -266,6 +266,9 @@ impl Daemon {
         self.persist(c)?;
         self.emit("container", "start", &c.id, vec![("name".into(), c.lock().name.clone())]);
         self.monitor(c.clone());
+        if let Some(n) = c.lock().net.as_ref().map(|n| n.network_id.clone()) {
+            self.sync_hosts(&n);
+        }
         Ok(true)
     }
 
@@ -298,7 +301,11 @@ impl Daemon {
             if !c.lock().state.status.is_live() {
                 return;
             }
+            let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
             self.teardown_runtime(c).await;
+            if let Some(n) = net_id {
+                self.sync_hosts(&n);
+            }
             let mut r = c.lock();
             match exit {
                 Some(e) => {
