@@ -1,11 +1,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Endpoint create + attach to a fresh namespace + delete: wharf's hns against the CNI
-//! `bridge` plugin (with `host-local` IPAM) doing the same job, in the same host namespace.
-//! Both sides create the namespace the same way (in-process, pinned), so the difference is
-//! the endpoint work. Needs root and `containernetworking-plugins`; prints medians and ratio.
+//! `bridge` plugin (with `host-local` IPAM) doing the same job, in the same host namespace,
+//! interleaved run by run so both see the same machine. Both sides create the namespace the
+//! same way (in-process, pinned), so the difference is the endpoint work. Needs root and
+//! `containernetworking-plugins`; prints medians, the ratio, and hns's median per step.
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,14 +15,62 @@ use hns::linux::netns;
 use hns::{Config, HostComputeEndpoint, HostComputeNamespace, HostComputeNetwork, NetworkService};
 
 const CNI_BRIDGE: &str = "/usr/lib/cni/bridge";
+const STEPS: [&str; 6] = [
+    "create endpoint",
+    "create namespace",
+    "attach",
+    "detach",
+    "delete endpoint",
+    "delete namespace",
+];
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
+/// Deletes the bench's host namespace however the bench ends.
+struct HostNs(String);
+
+impl Drop for HostNs {
+    fn drop(&mut self) {
+        drop(Command::new("ip").args(["netns", "del", &self.0]).status());
+    }
+}
+
+/// One hns lifecycle; returns the time of each step.
+fn hns_once(svc: &NetworkService, i: usize) -> [Duration; 6] {
+    let mut t = Instant::now();
+    let mut steps = [Duration::ZERO; 6];
+    let mut lap = |k: usize| {
+        steps[k] = t.elapsed();
+        t = Instant::now();
+    };
+    let ep = svc
+        .create_endpoint(HostComputeEndpoint {
+            name: format!("e{i}"),
+            host_compute_network: "bench".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    lap(0);
+    let ns = svc
+        .create_namespace(HostComputeNamespace::default())
+        .unwrap();
+    lap(1);
+    svc.attach(&ns.id, &ep.id).unwrap();
+    lap(2);
+    svc.detach(&ns.id, &ep.id).unwrap();
+    lap(3);
+    svc.delete_endpoint(&ep.id).unwrap();
+    lap(4);
+    svc.delete_namespace(&ns.id).unwrap();
+    lap(5);
+    steps
+}
+
 fn main() {
-    if !nix::unistd::Uid::effective().is_root() || !std::path::Path::new(CNI_BRIDGE).exists() {
+    if !nix::unistd::Uid::effective().is_root() || !Path::new(CNI_BRIDGE).exists() {
         eprintln!("skipped: needs root and {CNI_BRIDGE} (scripts/deps.sh)");
         return;
     }
@@ -28,14 +78,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let host = format!("whbench{}", std::process::id());
+    let host = HostNs(format!("whbench{}", std::process::id()));
     assert!(Command::new("ip")
-        .args(["netns", "add", &host])
+        .args(["netns", "add", &host.0])
         .status()
         .unwrap()
         .success());
     let dir = tempfile::tempdir().unwrap();
-    let fd = netns::open(std::path::Path::new(&format!("/run/netns/{host}"))).unwrap();
+    let fd = netns::open(Path::new(&format!("/run/netns/{}", host.0))).unwrap();
     nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
 
     let svc = NetworkService::open(Config {
@@ -48,26 +98,6 @@ fn main() {
     }))
     .unwrap();
     svc.create_network(net).unwrap();
-    let mut ours = Vec::new();
-    for i in 0..iters {
-        let t = Instant::now();
-        let ep = svc
-            .create_endpoint(HostComputeEndpoint {
-                name: format!("e{i}"),
-                host_compute_network: "bench".into(),
-                ..Default::default()
-            })
-            .unwrap();
-        let ns = svc
-            .create_namespace(HostComputeNamespace::default())
-            .unwrap();
-        svc.attach(&ns.id, &ep.id).unwrap();
-        svc.detach(&ns.id, &ep.id).unwrap();
-        svc.delete_endpoint(&ep.id).unwrap();
-        svc.delete_namespace(&ns.id).unwrap();
-        ours.push(t.elapsed());
-    }
-    svc.delete_network("bench").unwrap();
 
     let conf = serde_json::json!({
         "cniVersion": "1.0.0", "name": "cnibench", "type": "bridge", "bridge": "cnibr0",
@@ -77,7 +107,7 @@ fn main() {
                  "routes": [{"dst": "0.0.0.0/0"}]}
     })
     .to_string();
-    let cni = |cmd: &str, ns: &std::path::Path, id: &str| {
+    let cni = |cmd: &str, ns: &Path, id: &str| {
         let mut c = Command::new(CNI_BRIDGE)
             .env("CNI_COMMAND", cmd)
             .env("CNI_CONTAINERID", id)
@@ -96,17 +126,46 @@ fn main() {
             String::from_utf8_lossy(&o.stdout)
         );
     };
-    let mut theirs = Vec::new();
-    for i in 0..iters {
+    let cni_once = |i: usize| {
         let ns = dir.path().join(format!("cni{i}"));
         let t = Instant::now();
         netns::create_pinned(&ns).unwrap();
         cni("ADD", &ns, &format!("c{i}"));
         cni("DEL", &ns, &format!("c{i}"));
         netns::remove_pinned(&ns).unwrap();
-        theirs.push(t.elapsed());
+        t.elapsed()
+    };
+
+    // One warm-up round each (first bridge port, first iptables run), not counted.
+    hns_once(&svc, iters);
+    cni_once(iters);
+    let mut ours = Vec::new();
+    let mut steps: Vec<Vec<Duration>> = vec![Vec::new(); STEPS.len()];
+    let mut theirs = Vec::new();
+    for i in 0..iters {
+        // Alternate which side goes first, so neither always follows the other's cleanup.
+        let mut run_hns = || {
+            let s = hns_once(&svc, i);
+            ours.push(s.iter().sum());
+            for (k, d) in s.into_iter().enumerate() {
+                steps[k].push(d);
+            }
+        };
+        if i % 2 == 0 {
+            run_hns();
+            theirs.push(cni_once(i));
+        } else {
+            theirs.push(cni_once(i));
+            run_hns();
+        }
     }
-    drop(Command::new("ip").args(["netns", "del", &host]).status());
+    svc.delete_network("bench").unwrap();
     let (a, b) = (median(ours), median(theirs));
-    println!("endpoint create+attach+delete ({iters} runs): hns median {a:?}, CNI bridge median {b:?}, ratio {:.2}x (goal <= 0.5x)", a.as_secs_f64() / b.as_secs_f64());
+    let per_step: Vec<String> = STEPS
+        .iter()
+        .zip(steps)
+        .map(|(name, v)| format!("{name} {:.2?}", median(v)))
+        .collect();
+    println!("hns steps (medians): {}", per_step.join(", "));
+    println!("endpoint create+attach+delete ({iters} interleaved runs): hns median {a:.2?}, CNI bridge median {b:.2?}, ratio {:.2}x (goal <= 0.5x)", a.as_secs_f64() / b.as_secs_f64());
 }

@@ -7,9 +7,11 @@
 //! nftables table per address family named `wharf` spoken to over nf_tables netlink.
 //!
 //! **Does not own**: containers (a container or pod joins a namespace by its path; `hcs` does
-//! that), DNS serving, the host's own firewall (tables other than `wharf` are never read,
-//! flushed or changed), or wire formats of the daemon's APIs.
+//! that), DNS serving (it only renders an endpoint's resolv.conf, see [`dns`], for the daemon
+//! to bind-mount), the host's own firewall (tables other than `wharf` are never read, flushed
+//! or changed), or wire formats of the daemon's APIs.
 
+pub mod dns;
 pub mod error;
 pub mod linux;
 pub mod plan;

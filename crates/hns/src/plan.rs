@@ -2,12 +2,18 @@
 //! must look like. Pure functions; the names of links derive from object ids so that a
 //! restarted service finds them again.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::types::{
-    AclAction, AclDirection, EndpointPolicy, HostComputeEndpoint, HostComputeNetwork, Ipv4Prefix,
-    NetworkPolicy, NetworkType,
+    AclAction, AclDirection, EndpointPolicy, HostComputeEndpoint, HostComputeNetwork, IpPrefix,
+    Ipv4Prefix, Ipv6Prefix, NetworkPolicy, NetworkType, Subnet,
 };
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6Net {
+    pub subnet: Ipv6Prefix,
+    pub gateway: Ipv6Addr,
+}
 
 #[derive(Debug, Clone)]
 pub struct NetworkPlan {
@@ -15,6 +21,8 @@ pub struct NetworkPlan {
     pub network_type: NetworkType,
     pub subnet: Ipv4Prefix,
     pub gateway: Ipv4Addr,
+    /// The IPv6 side of a dual-stack network.
+    pub v6: Option<V6Net>,
     /// The bridge (`NAT`, `Private`) or the host adapter (`Transparent`).
     pub bridge: String,
 }
@@ -33,35 +41,29 @@ impl NetworkPlan {
         ) {
             return Err(("Type", format!("{network_type} is not supported on Linux")));
         }
-        let subnet = n
-            .ipams
+        let subnets: Vec<&Subnet> = n.ipams.iter().flat_map(|i| i.subnets.iter()).collect();
+        let field = "Ipams.Subnets.IpAddressPrefix";
+        for sn in &subnets {
+            if IpPrefix::parse(&sn.ip_address_prefix).is_none() {
+                return Err((field, format!("{:?} is not a prefix", sn.ip_address_prefix)));
+            }
+        }
+        let (subnet, prefix) = subnets
             .iter()
-            .flat_map(|i| i.subnets.iter())
-            .next()
-            .ok_or(("Ipams", "a subnet is required".to_string()))?;
-        let prefix = Ipv4Prefix::parse(&subnet.ip_address_prefix).ok_or((
-            "Ipams.Subnets.IpAddressPrefix",
-            format!("{:?} is not an IPv4 prefix", subnet.ip_address_prefix),
-        ))?;
+            .find_map(|sn| Ipv4Prefix::parse(&sn.ip_address_prefix).map(|p| (sn, p)))
+            .ok_or(("Ipams", "an IPv4 subnet is required".to_string()))?;
         if prefix.len > 30 {
-            return Err((
-                "Ipams.Subnets.IpAddressPrefix",
-                format!("{prefix} is too small"),
-            ));
+            return Err((field, format!("{prefix} is too small")));
         }
         let prefix = Ipv4Prefix {
             addr: prefix.network(),
             len: prefix.len,
         };
-        let gateway = match subnet
-            .routes
-            .iter()
-            .find(|r| r.destination_prefix == "0.0.0.0/0" || r.destination_prefix.is_empty())
-        {
-            Some(r) => r.next_hop.parse().map_err(|_| {
+        let gateway = match default_next_hop(subnet, "0.0.0.0/0") {
+            Some(h) => h.parse().map_err(|_| {
                 (
                     "Ipams.Subnets.Routes.NextHop",
-                    format!("{:?} is not an IPv4 address", r.next_hop),
+                    format!("{h:?} is not an IPv4 address"),
                 )
             })?,
             None => Ipv4Addr::from(u32::from(prefix.network()) + 1),
@@ -73,6 +75,40 @@ impl NetworkPlan {
                 format!("gateway {gateway} is not a host address of {prefix}"),
             ));
         }
+        let v6 = match subnets
+            .iter()
+            .find_map(|sn| Ipv6Prefix::parse(&sn.ip_address_prefix).map(|p| (sn, p)))
+        {
+            None => None,
+            Some((sn, p)) => {
+                if !(48..=120).contains(&p.len) {
+                    return Err((
+                        field,
+                        format!("{p}: IPv6 prefixes from /48 to /120 are supported"),
+                    ));
+                }
+                let p = Ipv6Prefix {
+                    addr: p.network(),
+                    len: p.len,
+                };
+                let gateway = match default_next_hop(sn, "::/0") {
+                    Some(h) => h.parse().map_err(|_| {
+                        (
+                            "Ipams.Subnets.Routes.NextHop",
+                            format!("{h:?} is not an IPv6 address"),
+                        )
+                    })?,
+                    None => Ipv6Addr::from(u128::from(p.network()) + 1),
+                };
+                if !p.contains(gateway) || gateway == p.network() {
+                    return Err((
+                        "Ipams.Subnets.Routes.NextHop",
+                        format!("gateway {gateway} is not a host address of {p}"),
+                    ));
+                }
+                Some(V6Net { subnet: p, gateway })
+            }
+        };
         let bridge = if network_type == NetworkType::Transparent {
             n.policies
                 .iter()
@@ -94,9 +130,18 @@ impl NetworkPlan {
             network_type,
             subnet: prefix,
             gateway,
+            v6,
             bridge,
         })
     }
+}
+
+/// The next hop of a subnet's default route (`dest`, or an empty destination).
+fn default_next_hop<'a>(sn: &'a Subnet, dest: &str) -> Option<&'a str> {
+    sn.routes
+        .iter()
+        .find(|r| r.destination_prefix == dest || r.destination_prefix.is_empty())
+        .map(|r| r.next_hop.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +149,8 @@ pub struct PortMap {
     pub protocol: u8,
     pub internal: u16,
     pub external: u16,
-    pub vip: Option<Ipv4Addr>,
+    /// Limits the mapping to one host address (and so to its family).
+    pub vip: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +158,7 @@ pub struct AclPlan {
     pub direction: AclDirection,
     pub action: AclAction,
     pub protocol: Option<u8>,
-    pub remote: Vec<Ipv4Prefix>,
+    pub remote: Vec<IpPrefix>,
     pub local_ports: Vec<u16>,
     pub remote_ports: Vec<u16>,
     pub priority: u16,
@@ -122,15 +168,18 @@ pub struct AclPlan {
 pub struct EndpointPlan {
     pub id: String,
     pub ip: Ipv4Addr,
+    /// The IPv6 address on a dual-stack network.
+    pub ip6: Option<Ipv6Addr>,
     pub mac: [u8; 6],
     /// Host end of the veth pair (on the bridge).
     pub host_if: String,
-    /// Container end while it is parked in the host namespace.
+    /// The parking name an older layout gave the container end in the host namespace (only
+    /// looked for, to clean up).
     pub peer: String,
     /// Container end's name inside a namespace.
     pub ifname: String,
     pub ports: Vec<PortMap>,
-    pub nat_exceptions: Vec<Ipv4Prefix>,
+    pub nat_exceptions: Vec<IpPrefix>,
     pub acls: Vec<AclPlan>,
 }
 
@@ -139,10 +188,11 @@ impl EndpointPlan {
         format!("ep:{}", self.id)
     }
 
-    /// Plans an endpoint whose address is `ip`. Errors are (field, reason).
+    /// Plans an endpoint whose addresses are `ip` and `ip6`. Errors are (field, reason).
     pub fn from_hcn(
         e: &HostComputeEndpoint,
         ip: Ipv4Addr,
+        ip6: Option<Ipv6Addr>,
     ) -> Result<EndpointPlan, (&'static str, String)> {
         let mac = if e.mac_address.is_empty() {
             derived_mac(ip)
@@ -155,6 +205,7 @@ impl EndpointPlan {
         let mut plan = EndpointPlan {
             id: e.id.clone(),
             ip,
+            ip6,
             mac,
             host_if: format!("wv{}", short(&e.id)),
             peer: format!("wp{}", short(&e.id)),
@@ -180,11 +231,11 @@ impl EndpointPlan {
                         return Err(("Policies.PortMapping", "ports must be non-zero".into()));
                     }
                     let vip = match m.vip.as_str() {
-                        "" | "0.0.0.0" => None,
+                        "" | "0.0.0.0" | "::" => None,
                         v => Some(v.parse().map_err(|_| {
                             (
                                 "Policies.PortMapping.VIP",
-                                format!("{v:?} is not an IPv4 address"),
+                                format!("{v:?} is not an IP address"),
                             )
                         })?),
                     };
@@ -197,9 +248,9 @@ impl EndpointPlan {
                 }
                 EndpointPolicy::OutBoundNat(o) => {
                     for x in &o.exceptions {
-                        plan.nat_exceptions.push(Ipv4Prefix::parse(x).ok_or((
+                        plan.nat_exceptions.push(IpPrefix::parse(x).ok_or((
                             "Policies.OutBoundNAT.Exceptions",
-                            format!("{x:?} is not an IPv4 prefix"),
+                            format!("{x:?} is not a prefix"),
                         ))?);
                     }
                 }
@@ -216,9 +267,9 @@ impl EndpointPlan {
                     let list = split_list;
                     let mut remote = Vec::new();
                     for x in list(&a.remote_addresses) {
-                        remote.push(Ipv4Prefix::parse(x).ok_or((
+                        remote.push(IpPrefix::parse(x).ok_or((
                             "Policies.ACL.RemoteAddresses",
-                            format!("{x:?} is not an IPv4 prefix"),
+                            format!("{x:?} is not a prefix"),
                         ))?);
                     }
                     let ports = |s: &str, field| -> Result<Vec<u16>, (&'static str, String)> {
@@ -348,6 +399,25 @@ mod tests {
     }
 
     #[test]
+    fn dual_stack_network_plan() {
+        let n: HostComputeNetwork = serde_json::from_str(
+            r#"{"ID":"ab","Name":"ds","Type":"NAT","Ipams":[{"Subnets":[
+              {"IpAddressPrefix":"fd00:88::/64"},{"IpAddressPrefix":"10.88.0.0/24"}]}]}"#,
+        )
+        .unwrap();
+        let p = NetworkPlan::from_hcn(&n).unwrap();
+        assert_eq!(p.subnet.to_string(), "10.88.0.0/24");
+        let v6 = p.v6.unwrap();
+        assert_eq!(v6.subnet.to_string(), "fd00:88::/64");
+        assert_eq!(v6.gateway.to_string(), "fd00:88::1");
+        let only6: HostComputeNetwork = serde_json::from_str(
+            r#"{"ID":"ab","Name":"x","Type":"NAT","Ipams":[{"Subnets":[{"IpAddressPrefix":"fd00:88::/64"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(NetworkPlan::from_hcn(&only6).unwrap_err().0, "Ipams");
+    }
+
+    #[test]
     fn endpoint_plan_reads_policies() {
         let e: HostComputeEndpoint = serde_json::from_str(
             r#"{"ID":"1234","Policies":[
@@ -356,10 +426,10 @@ mod tests {
               {"Type":"ACL","Settings":{"Protocols":"6","Action":"Block","Direction":"Out","RemoteAddresses":"1.2.3.4,5.6.7.0/24","RemotePorts":"80,443","Priority":200}}]}"#,
         )
         .unwrap();
-        let p = EndpointPlan::from_hcn(&e, Ipv4Addr::new(10, 88, 0, 7)).unwrap();
+        let p = EndpointPlan::from_hcn(&e, Ipv4Addr::new(10, 88, 0, 7), None).unwrap();
         assert_eq!(p.mac, [2, 0x15, 0x5d, 88, 0, 7]);
         assert_eq!(p.ports[0].protocol, 17);
-        assert_eq!(p.nat_exceptions[0].len, 8);
+        assert_eq!(p.nat_exceptions[0].to_string(), "10.0.0.0/8");
         assert_eq!(p.acls[0].remote.len(), 2);
         assert_eq!(p.acls[0].remote_ports, vec![80, 443]);
     }

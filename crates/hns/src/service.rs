@@ -8,7 +8,7 @@
 //! store is written last on create and first on delete, so a failure leaves nothing behind
 //! that a restart would not clean up.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result, StepError};
 use crate::linux::{netns, Host};
 use crate::plan::{new_id, EndpointPlan, NetworkPlan};
-use crate::store::{AllocRequest, Store, StoreError, ENDPOINTS, NAMESPACES, NETWORKS};
+use crate::store::{Alloc6, AllocRequest, Store, StoreError, Txn, ENDPOINTS, NAMESPACES, NETWORKS};
 use crate::types::{
     format_mac, HostComputeEndpoint, HostComputeNamespace, HostComputeNetwork, IpConfig,
     NamespaceResource, NamespaceResourceData, NamespaceResourceType, Route,
@@ -131,14 +131,20 @@ impl NetworkService {
             };
             let ep = endpoint_plan(e).map_err(invalid(op))?;
             let eop = format!("restore endpoint {}", e.name);
-            let created = host
-                .ensure_endpoint_link(np, &ep)
-                .map_err(|x| x.during(&eop))?;
-            if created && !e.host_compute_namespace.is_empty() {
+            if e.host_compute_namespace.is_empty() {
+                host.remove_stray_link(np, &ep)
+                    .map_err(|x| x.during(&eop))?;
+            } else {
                 let fd = netns::open(&self.namespace_path(&e.host_compute_namespace))
                     .map_err(|x| StepError::new("open namespace", x).during(&eop))?;
-                host.attach(np, &ep, fd.as_fd())
-                    .map_err(|x| x.during(&eop))?;
+                if !host
+                    .link_present(&ep, fd.as_fd())
+                    .map_err(|x| x.during(&eop))?
+                {
+                    host.remove_stray_link(np, &ep)
+                        .and_then(|()| host.attach(np, &ep, fd.as_fd()))
+                        .map_err(|x| x.during(&eop))?;
+                }
             }
             ep_plans.push((ep, np));
         }
@@ -183,26 +189,58 @@ impl NetworkService {
         }
         let plan = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         for other in self.list_networks()? {
-            if let Ok(o) = NetworkPlan::from_hcn(&other) {
-                if o.subnet.contains(plan.subnet.network())
-                    || plan.subnet.contains(o.subnet.network())
-                {
-                    return Err(Error::FailedPrecondition {
-                        op,
-                        reason: format!("subnet {} overlaps network {}", plan.subnet, other.name),
-                    });
+            let Ok(o) = NetworkPlan::from_hcn(&other) else {
+                continue;
+            };
+            let v4 = o.subnet.contains(plan.subnet.network())
+                || plan.subnet.contains(o.subnet.network());
+            let v6 = match (o.v6, plan.v6) {
+                (Some(a), Some(b)) => {
+                    a.subnet.contains(b.subnet.network()) || b.subnet.contains(a.subnet.network())
                 }
+                _ => false,
+            };
+            if v4 || v6 {
+                let mine = if v4 {
+                    plan.subnet.to_string()
+                } else {
+                    plan.v6.map(|v| v.subnet.to_string()).unwrap_or_default()
+                };
+                return Err(Error::FailedPrecondition {
+                    op,
+                    reason: format!("subnet {mine} overlaps network {}", other.name),
+                });
             }
         }
-        // Record the gateway the plan chose, so the document says what the host does.
-        if let Some(s) = n.ipams.iter_mut().flat_map(|i| i.subnets.iter_mut()).next() {
-            s.ip_address_prefix = plan.subnet.to_string();
-            if s.routes.is_empty() {
-                s.routes.push(Route {
-                    next_hop: plan.gateway.to_string(),
-                    destination_prefix: "0.0.0.0/0".into(),
-                    metric: 0,
+        // Record the prefixes and gateways the plan chose, so the document says what the
+        // host does.
+        let mut sides = vec![(
+            plan.subnet.to_string(),
+            plan.gateway.to_string(),
+            "0.0.0.0/0",
+        )];
+        if let Some(v6) = plan.v6 {
+            sides.push((v6.subnet.to_string(), v6.gateway.to_string(), "::/0"));
+        }
+        for (prefix, gateway, default) in sides {
+            let v6 = default == "::/0";
+            let found = n
+                .ipams
+                .iter_mut()
+                .flat_map(|i| i.subnets.iter_mut())
+                .find(|s| {
+                    crate::types::IpPrefix::parse(&s.ip_address_prefix)
+                        .is_some_and(|p| p.is_ipv6() == v6)
                 });
+            if let Some(s) = found {
+                s.ip_address_prefix = prefix;
+                if s.routes.is_empty() {
+                    s.routes.push(Route {
+                        next_hop: gateway,
+                        destination_prefix: default.into(),
+                        metric: 0,
+                    });
+                }
             }
         }
         {
@@ -295,19 +333,30 @@ impl NetworkService {
         if e.id.is_empty() {
             e.id = new_id().map_err(|x| StepError::new("generate id", x).during(&op))?;
         }
-        let requested = match e.ip_configurations.first() {
-            Some(c) if !c.ip_address.is_empty() => {
-                Some(c.ip_address.parse::<Ipv4Addr>().map_err(|_| {
-                    invalid(&op)((
+        let (mut requested, mut requested6) = (None, None);
+        for c in e
+            .ip_configurations
+            .iter()
+            .filter(|c| !c.ip_address.is_empty())
+        {
+            match c.ip_address.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) if requested.is_none() => requested = Some(a),
+                Ok(IpAddr::V6(a)) if requested6.is_none() && np.v6.is_some() => {
+                    requested6 = Some(a)
+                }
+                _ => {
+                    return Err(invalid(&op)((
                         "IpConfigurations.IpAddress",
-                        format!("{:?} is not an IPv4 address", c.ip_address),
-                    ))
-                })?)
+                        format!(
+                            "{:?} is not one IPv4 (or, on a dual-stack network, IPv6) address",
+                            c.ip_address
+                        ),
+                    )))
+                }
             }
-            _ => None,
-        };
+        }
         // Validate policies before anything is allocated.
-        EndpointPlan::from_hcn(&e, requested.unwrap_or(np.gateway)).map_err(invalid(&op))?;
+        EndpointPlan::from_hcn(&e, requested.unwrap_or(np.gateway), None).map_err(invalid(&op))?;
         if e.dns == Default::default() {
             e.dns = n.dns.clone();
         }
@@ -316,16 +365,27 @@ impl NetworkService {
             subnet: np.subnet,
             reserved: &[np.gateway],
             requested,
+            v6: np.v6.map(|v6| Alloc6 {
+                subnet: v6.subnet,
+                reserved: v6.gateway,
+                requested: requested6,
+            }),
             owner: &e.id,
         };
         let mut stored = e.clone();
-        let ip = self
+        let (ip, ip6) = self
             .store
-            .insert_endpoint(&req, |ip| {
+            .insert_endpoint(&req, |ip, ip6| {
                 stored.ip_configurations = vec![IpConfig {
                     ip_address: ip.to_string(),
                     prefix_length: np.subnet.len,
                 }];
+                if let (Some(a), Some(v6)) = (ip6, &np.v6) {
+                    stored.ip_configurations.push(IpConfig {
+                        ip_address: a.to_string(),
+                        prefix_length: v6.subnet.len,
+                    });
+                }
                 if stored.mac_address.is_empty() {
                     stored.mac_address = format_mac(crate::plan::derived_mac(ip));
                 }
@@ -342,23 +402,18 @@ impl NetworkService {
                 )),
                 StoreError::Exhausted(s) => Error::AddressesExhausted {
                     op: op.clone(),
-                    subnet: s.to_string(),
+                    subnet: s,
                 },
                 other => store_err(&op)(other),
             })?;
         let stored = self.get_endpoint(&e.id)?;
-        let plan = EndpointPlan::from_hcn(&stored, ip).map_err(invalid(&op))?;
-        let r = {
-            let mut host = self.host();
-            host.ensure_endpoint_link(&np, &plan)
-                .and_then(|_| host.add_endpoint_rules(&np, &plan))
-        };
-        if let Err(x) = r {
-            let mut host = self.host();
-            drop(host.remove_rules(&plan.tag()));
-            drop(host.remove_endpoint_link(&np, &plan, None));
-            drop(host);
-            drop(self.store.remove_endpoint(&n.id, &e.id, ip));
+        let plan = EndpointPlan::from_hcn(&stored, ip, ip6).map_err(invalid(&op))?;
+        if let Err(x) = self.host().add_endpoint_rules(&np, &plan) {
+            drop(self.host().remove_rules(&plan.tag()));
+            drop(self.store.update(|t| {
+                release_all(t, &n.id, &plan)?;
+                t.remove(ENDPOINTS, &e.id)
+            }));
             return Err(x.during(&op));
         }
         Ok(stored)
@@ -370,22 +425,25 @@ impl NetworkService {
         let n = self.find_network(&op, &e.host_compute_network)?;
         let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
-        let ns = if e.host_compute_namespace.is_empty() {
-            None
-        } else {
-            netns::open(&self.namespace_path(&e.host_compute_namespace)).ok()
-        };
+        let attached = !e.host_compute_namespace.is_empty();
         {
             let mut host = self.host();
+            if attached {
+                let fd = netns::open(&self.namespace_path(&e.host_compute_namespace)).ok();
+                host.detach(&np, &plan, fd.as_ref().map(|f| f.as_fd()))
+                    .map_err(|x| x.during(&op))?;
+            }
             host.remove_rules(&plan.tag()).map_err(|x| x.during(&op))?;
-            host.remove_endpoint_link(&np, &plan, ns.as_ref().map(|f| f.as_fd()))
-                .map_err(|x| x.during(&op))?;
-        }
-        if !e.host_compute_namespace.is_empty() {
-            self.update_namespace_resources(&op, &e.host_compute_namespace, &e.id, false)?;
         }
         self.store
-            .remove_endpoint(&n.id, &e.id, plan.ip)
+            .update(|t| {
+                release_all(t, &n.id, &plan)?;
+                t.remove(ENDPOINTS, &e.id)?;
+                if attached {
+                    set_resource(t, &e.host_compute_namespace, &e.id, false)?;
+                }
+                Ok(())
+            })
             .map_err(store_err(&op))
     }
 
@@ -397,6 +455,19 @@ impl NetworkService {
         self.store
             .list(ENDPOINTS)
             .map_err(store_err("list endpoints"))
+    }
+
+    /// The resolv.conf content for an endpoint's container: the endpoint's DNS settings, or
+    /// its network's when the endpoint has none. The daemon bind-mounts it.
+    pub fn resolv_conf(&self, endpoint: &str) -> Result<String> {
+        let op = format!("render resolv.conf for endpoint {endpoint}");
+        let e = self.find_endpoint(&op, endpoint)?;
+        let dns = if e.dns == Default::default() {
+            self.find_network(&op, &e.host_compute_network)?.dns
+        } else {
+            e.dns
+        };
+        crate::dns::resolv_conf(&dns).map_err(invalid(&op))
     }
 
     // ----- namespaces -----
@@ -484,34 +555,9 @@ impl NetworkService {
             .map_err(store_err("list namespaces"))
     }
 
-    fn update_namespace_resources(
-        &self,
-        op: &str,
-        ns_id: &str,
-        ep_id: &str,
-        add: bool,
-    ) -> Result<()> {
-        let Some(mut ns) = self
-            .store
-            .get::<HostComputeNamespace>(NAMESPACES, ns_id)
-            .map_err(store_err(op))?
-        else {
-            return Ok(());
-        };
-        ns.resources.retain(|r| r.data.id != ep_id);
-        if add {
-            ns.resources.push(NamespaceResource {
-                resource_type: NamespaceResourceType::Endpoint,
-                data: NamespaceResourceData { id: ep_id.into() },
-            });
-        }
-        self.store
-            .put(NAMESPACES, ns_id, &ns)
-            .map_err(store_err(op))
-    }
-
-    /// Attaches an endpoint to a namespace (HCN `AddNamespaceEndpoint`): its container end
-    /// becomes `eth0` there with the address and a default route via the gateway.
+    /// Attaches an endpoint to a namespace (HCN `AddNamespaceEndpoint`): its link is created
+    /// with the container end directly inside the namespace as `eth0`, with the address and
+    /// a default route via the gateway.
     pub fn attach(&self, namespace_id: &str, endpoint: &str) -> Result<()> {
         let op = format!("attach endpoint {endpoint} to namespace {namespace_id}");
         let ns = self.get_namespace(namespace_id)?;
@@ -527,17 +573,25 @@ impl NetworkService {
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
         let fd = netns::open(&self.namespace_path(&ns.id))
             .map_err(|x| StepError::new("open namespace", x).during(&op))?;
-        self.host()
-            .attach(&np, &plan, fd.as_fd())
-            .map_err(|x| x.during(&op))?;
+        let mut host = self.host();
+        if let Err(x) = host.attach(&np, &plan, fd.as_fd()) {
+            drop(host.detach(&np, &plan, Some(fd.as_fd())));
+            return Err(x.during(&op));
+        }
         e.host_compute_namespace = ns.id.clone();
-        self.store
-            .put(ENDPOINTS, &e.id, &e)
-            .map_err(store_err(&op))?;
-        self.update_namespace_resources(&op, &ns.id, &e.id, true)
+        let r = self.store.update(|t| {
+            t.put(ENDPOINTS, &e.id, &e)?;
+            set_resource(t, &ns.id, &e.id, true)
+        });
+        if let Err(x) = r {
+            drop(host.detach(&np, &plan, Some(fd.as_fd())));
+            return Err(store_err(&op)(x));
+        }
+        Ok(())
     }
 
-    /// Detaches an endpoint: its container end returns to the host, parked and down.
+    /// Detaches an endpoint: its link is deleted (the endpoint keeps its address and
+    /// policies; a later attach creates the link again).
     pub fn detach(&self, namespace_id: &str, endpoint: &str) -> Result<()> {
         let op = format!("detach endpoint {endpoint} from namespace {namespace_id}");
         let mut e = self.find_endpoint(&op, endpoint)?;
@@ -547,17 +601,20 @@ impl NetworkService {
                 reason: "not attached to this namespace".into(),
             });
         }
+        let n = self.find_network(&op, &e.host_compute_network)?;
+        let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
-        let fd = netns::open(&self.namespace_path(namespace_id))
-            .map_err(|x| StepError::new("open namespace", x).during(&op))?;
+        let fd = netns::open(&self.namespace_path(namespace_id)).ok();
         self.host()
-            .detach(&plan, fd.as_fd())
+            .detach(&np, &plan, fd.as_ref().map(|f| f.as_fd()))
             .map_err(|x| x.during(&op))?;
         e.host_compute_namespace.clear();
         self.store
-            .put(ENDPOINTS, &e.id, &e)
-            .map_err(store_err(&op))?;
-        self.update_namespace_resources(&op, namespace_id, &e.id, false)
+            .update(|t| {
+                t.put(ENDPOINTS, &e.id, &e)?;
+                set_resource(t, namespace_id, &e.id, false)
+            })
+            .map_err(store_err(&op))
     }
 
     /// Tags of the rules in one chain of wharf's table, in order (diagnostics and tests).
@@ -568,14 +625,49 @@ impl NetworkService {
     }
 }
 
+/// Adds (or removes) endpoint `ep_id` in the resources of namespace `ns_id`, if it exists.
+fn set_resource(t: &Txn<'_>, ns_id: &str, ep_id: &str, add: bool) -> Result<(), StoreError> {
+    let Some(mut ns) = t.get::<HostComputeNamespace>(NAMESPACES, ns_id)? else {
+        return Ok(());
+    };
+    ns.resources.retain(|r| r.data.id != ep_id);
+    if add {
+        ns.resources.push(NamespaceResource {
+            resource_type: NamespaceResourceType::Endpoint,
+            data: NamespaceResourceData { id: ep_id.into() },
+        });
+    }
+    t.put(NAMESPACES, ns_id, &ns)
+}
+
+/// Releases every address of an endpoint.
+fn release_all(t: &Txn<'_>, network_id: &str, e: &EndpointPlan) -> Result<(), StoreError> {
+    t.release(network_id, &e.id, e.ip.into())?;
+    if let Some(a) = e.ip6 {
+        t.release(network_id, &e.id, a.into())?;
+    }
+    Ok(())
+}
+
 fn endpoint_plan(e: &HostComputeEndpoint) -> Result<EndpointPlan, (&'static str, String)> {
-    let ip = e
+    let addrs: Vec<IpAddr> = e
         .ip_configurations
-        .first()
-        .and_then(|c| c.ip_address.parse().ok())
+        .iter()
+        .filter_map(|c| c.ip_address.parse().ok())
+        .collect();
+    let ip = addrs
+        .iter()
+        .find_map(|a| match a {
+            IpAddr::V4(v) => Some(*v),
+            IpAddr::V6(_) => None,
+        })
         .ok_or((
             "IpConfigurations",
-            "stored endpoint has no address".to_string(),
+            "stored endpoint has no IPv4 address".to_string(),
         ))?;
-    EndpointPlan::from_hcn(e, ip)
+    let ip6 = addrs.iter().find_map(|a| match a {
+        IpAddr::V6(v) => Some(*v),
+        IpAddr::V4(_) => None,
+    });
+    EndpointPlan::from_hcn(e, ip, ip6)
 }

@@ -3,7 +3,7 @@
 //! Fields wharf does not act on yet are still accepted (and kept) where HCN clients send them.
 
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `{"Major":2,"Minor":0}` on every object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +332,99 @@ impl std::fmt::Display for Ipv4Prefix {
     }
 }
 
+/// An IPv6 prefix such as `fd00:1::/64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Prefix {
+    pub addr: Ipv6Addr,
+    pub len: u8,
+}
+
+impl Ipv6Prefix {
+    pub fn parse(s: &str) -> Option<Ipv6Prefix> {
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, l.parse::<u8>().ok()?),
+            None => (s, 128),
+        };
+        let addr: Ipv6Addr = a.trim().parse().ok()?;
+        (l <= 128).then_some(Ipv6Prefix { addr, len: l })
+    }
+
+    pub fn mask(&self) -> u128 {
+        if self.len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.len))
+        }
+    }
+
+    pub fn network(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) & self.mask())
+    }
+
+    /// The highest address of the prefix.
+    pub fn last(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) | !self.mask())
+    }
+
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) & self.mask() == u128::from(self.network())
+    }
+}
+
+impl std::fmt::Display for Ipv6Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// A prefix of either family, as ACLs and NAT exceptions name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpPrefix {
+    V4(Ipv4Prefix),
+    V6(Ipv6Prefix),
+}
+
+impl IpPrefix {
+    pub fn parse(s: &str) -> Option<IpPrefix> {
+        Ipv4Prefix::parse(s)
+            .map(IpPrefix::V4)
+            .or_else(|| Ipv6Prefix::parse(s).map(IpPrefix::V6))
+    }
+
+    /// The single address `a` (a /32 or /128).
+    pub fn host(a: IpAddr) -> IpPrefix {
+        match a {
+            IpAddr::V4(addr) => IpPrefix::V4(Ipv4Prefix { addr, len: 32 }),
+            IpAddr::V6(addr) => IpPrefix::V6(Ipv6Prefix { addr, len: 128 }),
+        }
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self, IpPrefix::V6(_))
+    }
+}
+
+impl From<Ipv4Prefix> for IpPrefix {
+    fn from(p: Ipv4Prefix) -> IpPrefix {
+        IpPrefix::V4(p)
+    }
+}
+
+impl From<Ipv6Prefix> for IpPrefix {
+    fn from(p: Ipv6Prefix) -> IpPrefix {
+        IpPrefix::V6(p)
+    }
+}
+
+impl std::fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpPrefix::V4(p) => p.fmt(f),
+            IpPrefix::V6(p) => p.fmt(f),
+        }
+    }
+}
+
 /// Parses `00-15-5D-52-C0-05` or `00:15:5d:52:c0:05`.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
@@ -423,5 +516,18 @@ mod tests {
         assert_eq!(format_mac(m), "02-15-5D-0A-00-05");
         assert_eq!(parse_mac("02:15:5d:0a:00:05"), Some(m));
         assert!(parse_mac("02:15:5d:0a:00").is_none());
+        let p6 = Ipv6Prefix::parse("fd00:1:2::77/64").unwrap();
+        assert_eq!(p6.network(), "fd00:1:2::".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            p6.last(),
+            "fd00:1:2:0:ffff:ffff:ffff:ffff"
+                .parse::<Ipv6Addr>()
+                .unwrap()
+        );
+        assert!(p6.contains("fd00:1:2::9".parse().unwrap()));
+        assert!(!p6.contains("fd00:1:3::9".parse().unwrap()));
+        assert!(IpPrefix::parse("10.0.0.0/8").is_some_and(|p| !p.is_ipv6()));
+        assert!(IpPrefix::parse("fd00::/8").is_some_and(|p| p.is_ipv6()));
+        assert!(IpPrefix::parse("nonsense").is_none());
     }
 }

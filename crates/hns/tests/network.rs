@@ -5,41 +5,16 @@ mod lab;
 
 use hns::{
     AclAction, AclDirection, AclPolicySetting, EndpointPolicy, ErrorKind, HostComputeEndpoint,
-    HostComputeNamespace, HostComputeNetwork, NetworkService, PortMappingPolicySetting,
+    HostComputeNetwork, PortMappingPolicySetting,
 };
-use lab::{connect, seen, serve, HOST_IP, UPSTREAM_IP};
-use std::path::PathBuf;
+use lab::{connect, container, endpoint, seen, serve, HOST_IP, UPSTREAM_IP};
 
 fn network(name: &str, ty: &str, subnet: &str) -> HostComputeNetwork {
-    serde_json::from_value(serde_json::json!({
-        "Name": name, "Type": ty,
-        "Ipams": [{"Type": "Static", "Subnets": [{"IpAddressPrefix": subnet}]}]
-    }))
-    .unwrap()
-}
-
-fn endpoint(name: &str, net: &str, policies: Vec<EndpointPolicy>) -> HostComputeEndpoint {
-    HostComputeEndpoint {
-        name: name.into(),
-        host_compute_network: net.into(),
-        policies,
-        ..Default::default()
-    }
-}
-
-/// Creates an endpoint and a namespace and attaches them; returns (endpoint, namespace path).
-fn container(svc: &NetworkService, ep: HostComputeEndpoint) -> (HostComputeEndpoint, PathBuf) {
-    let ep = svc.create_endpoint(ep).unwrap();
-    let ns = svc
-        .create_namespace(HostComputeNamespace::default())
-        .unwrap();
-    svc.attach(&ns.id, &ep.id).unwrap();
-    let ep = svc.get_endpoint(&ep.id).unwrap();
-    (ep, svc.namespace_path(&ns.id))
+    lab::network(name, ty, &[subnet])
 }
 
 fn ip_of(ep: &HostComputeEndpoint) -> String {
-    ep.ip_configurations[0].ip_address.clone()
+    lab::addr_of(ep, false)
 }
 
 #[test]
@@ -113,7 +88,14 @@ fn nat_network_traffic_port_mappings_and_exact_endpoint_removal() {
     let db_tag = format!("ep:{}", db.id);
     let web_tag = format!("ep:{}", web.id);
     svc.delete_endpoint("db").unwrap();
-    for chain in ["prerouting", "output", "postrouting", "forward"] {
+    for chain in [
+        "prerouting",
+        "output",
+        "postrouting",
+        "forward",
+        "filter_input",
+        "filter_output",
+    ] {
         let tags = svc.rule_tags(chain).unwrap();
         assert!(!tags.contains(&db_tag), "{chain}: {tags:?}");
     }
@@ -318,4 +300,116 @@ fn errors_name_the_operation_and_object() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
     svc.delete_network("a").unwrap();
+}
+
+#[test]
+fn transparent_endpoint_is_on_the_upstream_l2() {
+    let Some(lab) = lab::lab("t") else { return };
+    let svc = lab.service();
+    // The host's link to upstream is the "host interface"; upstream is the router.
+    let net: HostComputeNetwork = serde_json::from_value(serde_json::json!({
+        "Name": "tr", "Type": "Transparent",
+        "Policies": [{"Type": "NetAdapterName", "Settings": {"NetworkAdapterName": lab.host_if}}],
+        "Ipams": [{"Subnets": [{"IpAddressPrefix": "198.18.0.0/24",
+            "Routes": [{"NextHop": UPSTREAM_IP, "DestinationPrefix": "0.0.0.0/0"}]}]}]
+    }))
+    .unwrap();
+    svc.create_network(net).unwrap();
+    let mut ep = endpoint("ctr", "tr", vec![]);
+    ep.ip_configurations = vec![hns::IpConfig {
+        ip_address: "198.18.0.50".into(),
+        prefix_length: 24,
+    }];
+    let (ep, ns) = container(&svc, ep);
+    assert!(svc.rule_tags("postrouting").unwrap().is_empty(), "no NAT");
+
+    // Upstream reaches the container's own address directly, and sees it as it is.
+    let rx = serve(&ns, 7000, 1);
+    assert_eq!(
+        connect(&lab.upstream_path(), "198.18.0.50:7000").unwrap(),
+        "hello"
+    );
+    assert_eq!(seen(&rx), UPSTREAM_IP);
+    let rx = serve(&lab.upstream_path(), 9000, 1);
+    assert_eq!(
+        connect(&ns, &format!("{UPSTREAM_IP}:9000")).unwrap(),
+        "hello"
+    );
+    assert_eq!(seen(&rx), "198.18.0.50");
+    // On the same L2: upstream resolved the address to the endpoint's own MAC.
+    let o = std::process::Command::new("ip")
+        .args(["-n", &lab.upstream, "neigh", "show", "198.18.0.50"])
+        .output()
+        .unwrap();
+    let neigh = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    let mac = ep.mac_address.replace('-', ":").to_lowercase();
+    assert!(neigh.contains(&mac), "{neigh} should name {mac}");
+
+    // Detached, the address is gone from the L2.
+    svc.detach(&ep.host_compute_namespace, "ctr").unwrap();
+    assert!(connect(&lab.upstream_path(), "198.18.0.50:7000").is_err());
+    svc.delete_endpoint("ctr").unwrap();
+    svc.delete_network("tr").unwrap();
+}
+
+#[test]
+fn acls_apply_between_container_and_host() {
+    let Some(lab) = lab::lab("h") else { return };
+    let svc = lab.service();
+    svc.create_network(network("nat", "NAT", "10.233.8.0/24"))
+        .unwrap();
+    let gw = "10.233.8.1";
+    let block_out = EndpointPolicy::Acl(AclPolicySetting {
+        protocols: "6".into(),
+        action: AclAction::Block,
+        direction: AclDirection::Out,
+        remote_addresses: gw.into(),
+        remote_ports: "9100".into(),
+        priority: 100,
+        ..Default::default()
+    });
+    let block_in = EndpointPolicy::Acl(AclPolicySetting {
+        protocols: "6".into(),
+        action: AclAction::Block,
+        direction: AclDirection::In,
+        local_ports: "7001".into(),
+        priority: 100,
+        ..Default::default()
+    });
+    let (a, a_ns) = container(&svc, endpoint("a", "nat", vec![block_out, block_in]));
+    let (b, b_ns) = container(&svc, endpoint("b", "nat", vec![]));
+
+    // Container → host: only a's named port on the host is blocked, and only for a.
+    let _blocked = serve(&lab.host_path(), 9100, 2);
+    let open = serve(&lab.host_path(), 9101, 1);
+    assert!(
+        connect(&a_ns, &format!("{gw}:9100")).is_err(),
+        "a → host:9100"
+    );
+    assert_eq!(connect(&a_ns, &format!("{gw}:9101")).unwrap(), "hello");
+    assert_eq!(seen(&open), ip_of(&a));
+    assert_eq!(connect(&b_ns, &format!("{gw}:9100")).unwrap(), "hello");
+
+    // Host → container: a's port 7001 is blocked, its 7002 and b's 7001 are not.
+    let _a7001 = serve(&a_ns, 7001, 1);
+    let a7002 = serve(&a_ns, 7002, 1);
+    let b7001 = serve(&b_ns, 7001, 1);
+    let a_ip = ip_of(&a);
+    assert!(
+        connect(&lab.host_path(), &format!("{a_ip}:7001")).is_err(),
+        "host → a:7001"
+    );
+    assert_eq!(
+        connect(&lab.host_path(), &format!("{a_ip}:7002")).unwrap(),
+        "hello"
+    );
+    seen(&a7002);
+    assert_eq!(
+        connect(&lab.host_path(), &format!("{}:7001", ip_of(&b))).unwrap(),
+        "hello"
+    );
+    seen(&b7001);
+    let tag = format!("ep:{}", a.id);
+    assert!(svc.rule_tags("filter_input").unwrap().contains(&tag));
+    assert!(svc.rule_tags("filter_output").unwrap().contains(&tag));
 }

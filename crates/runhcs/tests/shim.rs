@@ -499,6 +499,13 @@ fn monitor_is_detached_and_leaks_no_fds() {
         let t = fs::read_link(format!("/proc/{mon}/fd/{fd}")).unwrap();
         assert_eq!(t, Path::new("/dev/null"), "monitor fd {fd}");
     }
+    // Terminal and session signals do not stop it (the daemon uses Kill).
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE] {
+        // SAFETY: kill(2) on the monitor's pid; no memory involved.
+        assert_eq!(unsafe { libc::kill(mon, sig) }, 0);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(pid_alive(mon), "the monitor died of a signal");
     let st = s.request(json!({"op": "state"}));
     assert_eq!(st["status"], "running", "{st}");
     // The container's init is the monitor's child and sees only its stdio.
@@ -601,4 +608,50 @@ fn error_replies_name_the_step() {
     let last = f.last().expect("a last frame");
     assert!(last.0 == STREAM_EXIT || last.0 == STREAM_ERROR, "{f:?}");
     s.wait_gone();
+}
+
+#[test]
+fn oom_kill_is_recorded() {
+    let Some(rt) = runhcs() else { return };
+    // dd fills a 256 MiB buffer; the cgroup allows 32 MiB (and no swap).
+    let mut b = bundle("dd if=/dev/zero of=/dev/null bs=256M count=1");
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 33554432, "swap": 33554432}),
+    );
+    let s = Shim::new(&rt, &b, &[]);
+    s.start();
+    let w = s.request(json!({"op": "wait"}));
+    assert_eq!(w["exit"]["exit_code"], 128 + 9, "{w}");
+    assert_eq!(w["exit"]["oom_killed"], true, "{w}");
+    assert!(s.exit_file().oom_killed);
+}
+
+/// Idle RSS of a monitor. The 1 MiB budget is for the shipped build (`scripts/build-runhcs.sh`,
+/// selected with `RUNHCS=...`); a debug build's code is several times larger, so only the
+/// measurement is printed for it.
+#[test]
+fn idle_monitor_is_small() {
+    let Some(rt) = runhcs() else { return };
+    let b = bundle("sleep 1000");
+    let s = Shim::new(&rt, &b, &[]);
+    s.start();
+    assert_eq!(s.request(json!({"op": "state"}))["status"], "running");
+    let mon = s.monitor_pid();
+    // The monitor trims after a second without events.
+    std::thread::sleep(Duration::from_millis(1300));
+    let status = fs::read_to_string(format!("/proc/{mon}/status")).unwrap();
+    let kb = |key: &str| -> u64 {
+        common::status_field(&status, key)
+            .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {status}"))
+    };
+    let (rss, anon, file) = (kb("VmRSS"), kb("RssAnon"), kb("RssFile"));
+    eprintln!(
+        "idle monitor ({}): VmRSS {rss} kB (anon {anon} kB, file {file} kB)",
+        rt.path.display()
+    );
+    if std::env::var_os("RUNHCS").is_some() {
+        assert!(rss <= 1024, "idle monitor RSS {rss} kB > 1 MiB");
+    }
 }

@@ -8,7 +8,8 @@
 //! <data-root>/volumes/<name>/    named and anonymous volumes (`_data`)
 //! <data-root>/wharfd.redb        containers and volumes
 //! <data-root>/hns.redb           networks, endpoints, namespaces, IPAM
-//! <exec-root>/containers/<id>/   bundle (config.json, rootfs mount) and shim/ (monitor state)
+//! <exec-root>/containers/<id>/   bundle (config.json, rootfs mount)
+//! <exec-root>/s/<id prefix>/     the monitor's state (socket, exit.json)
 //! <exec-root>/runhcs/            runtime state of the containers
 //! <exec-root>/netns/             pinned network namespaces
 //! ```
@@ -134,8 +135,10 @@ impl Daemon {
         self.cfg.exec_root.join("containers").join(id)
     }
 
+    /// The monitor's state directory. Short (`<exec-root>/s/<24 hex>`): its socket path must
+    /// fit in `sockaddr_un` (108 bytes).
     pub fn shim_dir(&self, id: &str) -> PathBuf {
-        self.bundle_dir(id).join("shim")
+        self.cfg.exec_root.join("s").join(id.get(..24).unwrap_or(id))
     }
 
     pub fn log_path(&self, id: &str) -> PathBuf {

@@ -126,7 +126,8 @@ fn init_tracing(debug: bool) {
     }
     impl tracing::Subscriber for Stderr {
         fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
-            self.debug || *m.level() <= tracing::Level::INFO
+            let ours = m.target().starts_with("wharfd") || m.target().starts_with("images") || m.target().starts_with("hns");
+            *m.level() <= tracing::Level::INFO || (self.debug && ours)
         }
         fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
             tracing::span::Id::from_u64(1)

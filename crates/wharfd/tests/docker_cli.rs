@@ -202,3 +202,73 @@ fn wait_for(mut f: impl FnMut() -> bool) {
     }
     panic!("condition not met in 5 s");
 }
+
+#[test]
+fn options_limits_restart_policies_and_escapes() {
+    let Some(d) = common::daemon("d") else { return };
+    d.import_busybox();
+
+    // Read-only rootfs, tmpfs, capabilities, user, env, workdir, hostname.
+    let o = d.docker(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert!(!o.status.success(), "read-only rootfs refused the write");
+    assert_eq!(d.ok(&["run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c", "touch /scratch/x && echo ok"]), "ok\n");
+    let caps = d.ok(&["run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    assert!(caps.contains("0000000000000000"), "{caps}");
+    let caps = d.ok(&["run", "--rm", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    assert!(caps.contains("00000000a80425fb"), "Docker's default set: {caps}");
+    assert_eq!(d.ok(&["run", "--rm", "-u", "65534:65534", "busybox", "id", "-u"]), "65534\n");
+    assert_eq!(d.ok(&["run", "--rm", "-e", "A=b", "-w", "/tmp", "--hostname", "h1", "busybox", "sh", "-c", "echo $A $(pwd) $(hostname)"]), "b /tmp h1\n");
+    // The default seccomp profile refuses unshare; --privileged lifts it.
+    let o = d.docker(&["run", "--rm", "busybox", "unshare", "-U", "true"]);
+    assert!(!o.status.success(), "unshare under the default profile");
+
+    // Limits reach the cgroup.
+    let mem = d.ok(&["run", "--rm", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"]);
+    assert!(mem.contains("67108864") && mem.contains("50"), "{mem}");
+
+    // Restart policy: on-failure with a retry budget.
+    d.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 1"]);
+    let mut count = String::new();
+    for _ in 0..100 {
+        count = d.ok(&["inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "flaky"]);
+        if count.trim() == "2 exited" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(count.trim(), "2 exited");
+    assert_eq!(d.ok(&["logs", "flaky"]).matches("try").count(), 3);
+
+    // Pause, rename, stats, wait.
+    d.ok(&["run", "-d", "--name", "p1", "busybox", "sleep", "1000"]);
+    d.ok(&["pause", "p1"]);
+    assert_eq!(d.ok(&["inspect", "--format", "{{.State.Status}}", "p1"]).trim(), "paused");
+    d.ok(&["unpause", "p1"]);
+    d.ok(&["rename", "p1", "p2"]);
+    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "p2"]);
+    assert!(stats.starts_with("p2 1"), "{stats}");
+    d.ok(&["kill", "p2"]);
+    assert_eq!(d.ok(&["wait", "p2"]).trim(), "137");
+
+    // Log rotation by size.
+    d.ok(&["run", "--name", "chatty", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "for i in $(seq 200); do echo line-$i; done"]);
+    let log = d.ok(&["inspect", "--format", "{{.LogPath}}", "chatty"]);
+    let log = log.trim();
+    assert!(std::path::Path::new(&format!("{log}.1")).exists(), "rotated file");
+    assert!(!std::path::Path::new(&format!("{log}.2")).exists(), "max-file=2 keeps one rotated file");
+    assert!(std::fs::metadata(log).unwrap().len() <= 4096);
+
+    // cp cannot be pointed outside the container: symlinks resolve inside its root.
+    d.ok(&["run", "--name", "esc", "busybox", "sh", "-c", "ln -s /etc/passwd /leak; ln -s ../../../../../etc/passwd /leak2"]);
+    let image_passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+    for p in ["esc:/leak", "esc:/leak2", "esc:/../../../etc/passwd"] {
+        let o = d.docker(&["cp", p, "-"]);
+        assert!(o.status.success(), "{p}: {o:?}");
+        let mut ar = tar::Archive::new(&o.stdout[..]);
+        let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+        assert_eq!(s, image_passwd, "{p} must read the container's file, not the host's");
+    }
+    d.ok(&["rm", "-f", "flaky", "p2", "chatty", "esc"]);
+}

@@ -6,39 +6,19 @@
 pub mod netns;
 pub mod nft;
 pub mod rtnl;
+pub mod rules;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::StepError;
 use crate::plan::{EndpointPlan, NetworkPlan};
-use crate::types::{AclAction, AclDirection, Ipv4Prefix, NetworkType};
-use nft::{hook, Batch, Chain, Nft, Rule, FAMILY_IP};
+use crate::types::NetworkType;
+use nft::{Batch, Nft};
 use rtnl::Rtnl;
+pub use rules::TABLE;
 
 type Res<T> = Result<T, StepError>;
-
-/// The one nftables table wharf owns (family `ip`).
-pub const TABLE: &str = "wharf";
-
-const CHAINS: [Chain<'static>; 4] = [
-    Chain {
-        name: "prerouting",
-        hook: Some(("nat", hook::PREROUTING, -100)),
-    },
-    Chain {
-        name: "output",
-        hook: Some(("nat", hook::OUTPUT, -100)),
-    },
-    Chain {
-        name: "postrouting",
-        hook: Some(("nat", hook::POSTROUTING, 100)),
-    },
-    Chain {
-        name: "forward",
-        hook: Some(("filter", hook::FORWARD, 0)),
-    },
-];
 
 pub struct Host {
     ns: OwnedFd,
@@ -63,7 +43,7 @@ impl Host {
         self.ns.as_fd()
     }
 
-    /// Bridge with the gateway address, forwarding on, `route_localnet` so published ports
+    /// Bridge with the gateway address(es), forwarding on, `route_localnet` so published ports
     /// answer on 127.0.0.1. Transparent networks need nothing on the host.
     pub fn ensure_network(&mut self, n: &NetworkPlan) -> Res<()> {
         if n.network_type == NetworkType::Transparent {
@@ -79,9 +59,15 @@ impl Host {
             Some(i) => i,
             None => self.rtnl.add_bridge(&n.bridge)?,
         };
-        self.rtnl.add_address(idx, n.gateway, n.subnet.len)?;
+        self.rtnl.add_address(idx, n.gateway.into(), n.subnet.len)?;
         netns::write_sysctl(self.netns(), "net/ipv4/ip_forward", "1")
             .map_err(|e| StepError::new("enable IPv4 forwarding", e))?;
+        if let Some(v6) = &n.v6 {
+            self.rtnl
+                .add_address(idx, v6.gateway.into(), v6.subnet.len)?;
+            netns::write_sysctl(self.netns(), "net/ipv6/conf/all/forwarding", "1")
+                .map_err(|e| StepError::new("enable IPv6 forwarding", e))?;
+        }
         let key = format!("net/ipv4/conf/{}/route_localnet", n.bridge);
         netns::write_sysctl(self.netns(), &key, "1")
             .map_err(|e| StepError::new(format!("enable route_localnet on {}", n.bridge), e))?;
@@ -97,76 +83,44 @@ impl Host {
         self.remove_rules(&n.tag())
     }
 
-    /// Creates the endpoint's link in the host namespace unless it exists; returns whether
-    /// it created it.
-    pub fn ensure_endpoint_link(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<bool> {
-        if n.network_type == NetworkType::Transparent {
-            if self.rtnl.link_index(&e.peer)?.is_some() {
-                return Ok(false);
-            }
-            let parent = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
-                StepError::new(
-                    format!("find host adapter {}", n.bridge),
-                    std::io::Error::from_raw_os_error(libc::ENODEV),
-                )
-            })?;
-            self.rtnl.add_macvlan(&e.peer, parent, e.mac)?;
-            return Ok(true);
-        }
-        if self.rtnl.link_index(&e.host_if)?.is_some() {
-            return Ok(false);
-        }
-        let br = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
-            StepError::new(
-                format!("find bridge {}", n.bridge),
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )
-        })?;
-        self.rtnl.add_veth(&e.host_if, br, &e.peer, e.mac)?;
-        let idx = self.rtnl.link_index(&e.host_if)?.ok_or_else(|| {
-            StepError::new(
-                format!("find link {}", e.host_if),
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )
-        })?;
-        self.rtnl.set_hairpin(idx)?;
-        Ok(true)
+    /// Whether the endpoint's container end is inside `ns`.
+    pub fn link_present(&mut self, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<bool> {
+        let mut inner =
+            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+        Ok(inner.link_index(&e.ifname)?.is_some())
     }
 
-    /// Deletes the endpoint's link wherever it is (the veth peer goes with the host end).
-    pub fn remove_endpoint_link(
-        &mut self,
-        n: &NetworkPlan,
-        e: &EndpointPlan,
-        ns: Option<BorrowedFd<'_>>,
-    ) -> Res<()> {
-        let name = if n.network_type == NetworkType::Transparent {
-            &e.peer
-        } else {
-            &e.host_if
-        };
-        if let Some(i) = self.rtnl.link_index(name)? {
-            return self.rtnl.del_link(i);
+    /// Deletes what an endpoint may have left in the host namespace: a veth host end whose
+    /// namespace is gone (or going), or a container end parked by an older layout.
+    pub fn remove_stray_link(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<()> {
+        if n.network_type != NetworkType::Transparent {
+            self.rtnl.del_link_named(&e.host_if)?;
         }
-        if let Some(ns) = ns {
-            let mut inner = Rtnl::open_in(ns)
-                .map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-            if let Some(i) = inner.link_index(&e.ifname)? {
-                inner.del_link(i)?;
-            }
-        }
-        Ok(())
+        self.rtnl.del_link_named(&e.peer)
     }
 
-    /// Moves the container end into `ns` as `eth0` and configures address and default route.
+    /// Creates the endpoint's link with its container end directly inside `ns` as `eth0`
+    /// (a veth whose host end is on the bridge, or for `Transparent` a macvlan on the host
+    /// adapter) and gives it its addresses and default route.
     pub fn attach(&mut self, n: &NetworkPlan, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<()> {
-        let idx = self.rtnl.link_index(&e.peer)?.ok_or_else(|| {
+        let parent = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
+            let what = if n.network_type == NetworkType::Transparent {
+                "host adapter"
+            } else {
+                "bridge"
+            };
             StepError::new(
-                format!("find link {}", e.peer),
+                format!("find {what} {}", n.bridge),
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )
         })?;
-        self.rtnl.move_to_netns(idx, ns, &e.ifname)?;
+        if n.network_type == NetworkType::Transparent {
+            self.rtnl.add_macvlan(&e.ifname, parent, e.mac, ns)?;
+        } else {
+            self.rtnl
+                .add_veth(&e.host_if, parent, &e.ifname, e.mac, ns)?;
+            self.rtnl.set_hairpin(&e.host_if)?;
+        }
         let mut inner =
             Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
         let i = inner.link_index(&e.ifname)?.ok_or_else(|| {
@@ -175,217 +129,92 @@ impl Host {
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )
         })?;
-        inner.add_address(i, e.ip, n.subnet.len)?;
-        inner.set_up(i)?;
-        inner.add_default_route(n.gateway, i)
+        let mut addrs: Vec<(IpAddr, u8)> = vec![(e.ip.into(), n.subnet.len)];
+        let mut gateways: Vec<IpAddr> = vec![n.gateway.into()];
+        if let (Some(ip6), Some(v6)) = (e.ip6, &n.v6) {
+            addrs.push((ip6.into(), v6.subnet.len));
+            gateways.push(v6.gateway.into());
+        }
+        inner.configure(i, &addrs, &gateways)
     }
 
-    /// Moves the container end back to the host namespace under its parking name.
-    pub fn detach(&mut self, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<()> {
-        let mut inner =
-            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-        if let Some(i) = inner.link_index(&e.ifname)? {
-            inner.move_to_netns(i, self.ns.as_fd(), &e.peer)?;
+    /// Deletes the endpoint's link: the veth's host end (its container end goes with it) or
+    /// the macvlan inside `ns`. A link that is already gone is fine.
+    pub fn detach(
+        &mut self,
+        n: &NetworkPlan,
+        e: &EndpointPlan,
+        ns: Option<BorrowedFd<'_>>,
+    ) -> Res<()> {
+        if n.network_type != NetworkType::Transparent {
+            return self.rtnl.del_link_named(&e.host_if);
+        }
+        if let Some(ns) = ns {
+            let mut inner = Rtnl::open_in(ns)
+                .map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+            inner.del_link_named(&e.ifname)?;
         }
         Ok(())
     }
 
-    /// Replaces our table with one built from all networks and endpoints, in one transaction.
+    /// Replaces our tables with ones built from all networks and endpoints, in one
+    /// transaction.
     pub fn rebuild_rules(
         &mut self,
         nets: &[NetworkPlan],
         eps: &[(EndpointPlan, &NetworkPlan)],
     ) -> Res<()> {
-        let mut b = Batch::new(FAMILY_IP, TABLE);
-        b.destroy_table();
-        b.add_table();
-        for c in &CHAINS {
-            b.add_chain(c);
-        }
-        let mut est = Rule::new();
-        est.ct_state_established().accept();
-        b.add_rule("forward", "base", &est, true);
+        let mut b = Batch::new(TABLE);
+        rules::skeleton(&mut b);
         for n in nets {
-            network_rules(&mut b, n);
+            rules::network(&mut b, n);
         }
         for (e, n) in eps {
-            endpoint_rules(&mut b, n, e);
+            rules::endpoint(&mut b, n, e);
         }
         self.nft.commit(&b).map_err(nft_err)
     }
 
     /// Adds the rules of one endpoint.
     pub fn add_endpoint_rules(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<()> {
-        let mut b = Batch::new(FAMILY_IP, TABLE);
-        endpoint_rules(&mut b, n, e);
+        let mut b = Batch::new(TABLE);
+        rules::endpoint(&mut b, n, e);
         self.nft.commit(&b).map_err(nft_err)
     }
 
     pub fn add_network_rules(&mut self, n: &NetworkPlan) -> Res<()> {
-        let mut b = Batch::new(FAMILY_IP, TABLE);
-        network_rules(&mut b, n);
+        let mut b = Batch::new(TABLE);
+        rules::network(&mut b, n);
         self.nft.commit(&b).map_err(nft_err)
     }
 
-    /// Deletes exactly the rules carrying `tag`, from every chain of our table.
+    /// Deletes exactly the rules carrying `tag`, from every chain of our tables (one dump
+    /// per table, one transaction).
     pub fn remove_rules(&mut self, tag: &str) -> Res<()> {
-        let mut b = Batch::new(FAMILY_IP, TABLE);
-        for c in &CHAINS {
-            let rules = self
+        let mut b = Batch::new(TABLE);
+        for family in rules::FAMILIES {
+            let listed = self
                 .nft
-                .list_rules(FAMILY_IP, TABLE, c.name)
-                .map_err(|e| StepError::new(format!("nftables: list chain {}", c.name), e))?;
-            for r in rules.iter().filter(|r| r.tag == tag) {
-                b.del_rule(c.name, r.handle);
+                .list_rules(family, TABLE, None)
+                .map_err(|e| StepError::new(format!("nftables: list table {TABLE}"), e))?;
+            for r in listed.iter().filter(|r| r.tag == tag) {
+                b.del_rule(family, &r.chain, r.handle);
             }
         }
         self.nft.commit(&b).map_err(nft_err)
     }
 
-    /// Tags of the rules in one chain, in order (for tests and diagnostics).
+    /// Tags of the rules in one chain, in order, of the `ip` table then the `ip6` one (for
+    /// tests and diagnostics).
     pub fn rule_tags(&mut self, chain: &str) -> Res<Vec<String>> {
-        let rules = self
-            .nft
-            .list_rules(FAMILY_IP, TABLE, chain)
-            .map_err(|e| StepError::new(format!("nftables: list chain {chain}"), e))?;
-        Ok(rules.into_iter().map(|r| r.tag).collect())
-    }
-}
-
-const LOOPBACK: Ipv4Prefix = Ipv4Prefix {
-    addr: Ipv4Addr::new(127, 0, 0, 0),
-    len: 8,
-};
-
-fn network_rules(b: &mut Batch, n: &NetworkPlan) {
-    let tag = n.tag();
-    match n.network_type {
-        NetworkType::Nat => {
-            // Outbound: everything from the subnet leaving by another interface.
-            let mut r = Rule::new();
-            r.ip_saddr(n.subnet, true)
-                .oifname(&n.bridge, false)
-                .masquerade();
-            b.add_rule("postrouting", &tag, &r, true);
-            // Published ports reached via 127.0.0.1 (route_localnet) and hairpin: the reply
-            // must come back through the host to be un-NATed.
-            let mut r = Rule::new();
-            r.oifname(&n.bridge, true)
-                .ip_saddr(LOOPBACK, true)
-                .masquerade();
-            b.add_rule("postrouting", &tag, &r, true);
-            let mut r = Rule::new();
-            r.oifname(&n.bridge, true)
-                .ip_saddr(n.subnet, true)
-                .ct_status_dnat()
-                .masquerade();
-            b.add_rule("postrouting", &tag, &r, true);
+        let mut tags = Vec::new();
+        for family in rules::FAMILIES {
+            let listed = self
+                .nft
+                .list_rules(family, TABLE, Some(chain))
+                .map_err(|e| StepError::new(format!("nftables: list chain {chain}"), e))?;
+            tags.extend(listed.into_iter().map(|r| r.tag));
         }
-        NetworkType::Private => {
-            // No route out: nothing is forwarded between the bridge and anything else.
-            let mut r = Rule::new();
-            r.iifname(&n.bridge, true).oifname(&n.bridge, false).drop_();
-            b.add_rule("forward", &tag, &r, true);
-            let mut r = Rule::new();
-            r.oifname(&n.bridge, true).iifname(&n.bridge, false).drop_();
-            b.add_rule("forward", &tag, &r, true);
-        }
-        _ => {}
-    }
-}
-
-fn endpoint_rules(b: &mut Batch, n: &NetworkPlan, e: &EndpointPlan) {
-    let tag = e.tag();
-    let me = Ipv4Prefix {
-        addr: e.ip,
-        len: 32,
-    };
-    if n.network_type == NetworkType::Nat {
-        for p in &e.ports {
-            for chain in ["prerouting", "output"] {
-                let mut r = Rule::new();
-                r.fib_daddr_local();
-                if let Some(vip) = p.vip {
-                    r.ip_daddr(Ipv4Prefix { addr: vip, len: 32 }, true);
-                }
-                r.l4proto(p.protocol)
-                    .th_dport(p.external)
-                    .dnat(e.ip, p.internal);
-                b.add_rule(chain, &tag, &r, true);
-            }
-        }
-        // Inserted first so they precede the network's masquerade.
-        for exc in &e.nat_exceptions {
-            let mut r = Rule::new();
-            r.ip_saddr(me, true).ip_daddr(*exc, true).accept();
-            b.add_rule("postrouting", &tag, &r, false);
-        }
-    }
-    // ACLs, lowest priority number first: insert at the head in reverse order.
-    let mut acls = e.acls.clone();
-    acls.sort_by_key(|a| std::cmp::Reverse(a.priority));
-    for a in &acls {
-        for remote in a
-            .remote
-            .iter()
-            .map(Some)
-            .chain(a.remote.is_empty().then_some(None))
-        {
-            for lport in a
-                .local_ports
-                .iter()
-                .map(Some)
-                .chain(a.local_ports.is_empty().then_some(None))
-            {
-                for rport in a
-                    .remote_ports
-                    .iter()
-                    .map(Some)
-                    .chain(a.remote_ports.is_empty().then_some(None))
-                {
-                    let mut r = Rule::new();
-                    let inbound = a.direction == AclDirection::In;
-                    if inbound {
-                        r.ip_daddr(me, true);
-                    } else {
-                        r.ip_saddr(me, true);
-                    }
-                    if let Some(p) = remote {
-                        if inbound {
-                            r.ip_saddr(*p, true);
-                        } else {
-                            r.ip_daddr(*p, true);
-                        }
-                    }
-                    if let Some(proto) = a.protocol {
-                        r.l4proto(proto);
-                        let (local, rem) = (lport.copied(), rport.copied());
-                        match (inbound, local, rem) {
-                            (true, l, rm) => {
-                                if let Some(l) = l {
-                                    r.th_dport(l);
-                                }
-                                if let Some(rm) = rm {
-                                    r.th_sport(rm);
-                                }
-                            }
-                            (false, l, rm) => {
-                                if let Some(l) = l {
-                                    r.th_sport(l);
-                                }
-                                if let Some(rm) = rm {
-                                    r.th_dport(rm);
-                                }
-                            }
-                        }
-                    }
-                    match a.action {
-                        AclAction::Block => r.drop_(),
-                        AclAction::Allow | AclAction::Pass => r.accept(),
-                    };
-                    b.add_rule("forward", &tag, &r, false);
-                }
-            }
-        }
+        Ok(tags)
     }
 }

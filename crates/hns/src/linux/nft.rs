@@ -7,9 +7,9 @@
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::types::Ipv4Prefix;
+use crate::types::IpPrefix;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
@@ -32,6 +32,8 @@ const NFT_MSG_DESTROYTABLE: u16 = 26;
 
 /// `NFPROTO_IPV4`: the `ip` family.
 pub const FAMILY_IP: u8 = 2;
+/// `NFPROTO_IPV6`: the `ip6` family.
+pub const FAMILY_IP6: u8 = 10;
 
 pub mod hook {
     pub const PREROUTING: u32 = 0;
@@ -142,22 +144,36 @@ impl Rule {
         })
     }
 
-    fn prefix(&mut self, offset: u32, p: Ipv4Prefix, eq: bool) -> &mut Self {
-        self.payload(1, offset, 4);
-        if p.len < 32 {
-            self.bitwise(&p.mask().to_be_bytes());
+    /// Matches the source (or destination) address against `p`; the rule must go to the
+    /// table of `p`'s family.
+    fn prefix(&mut self, source: bool, p: IpPrefix, eq: bool) -> &mut Self {
+        let op = if eq { 0 } else { 1 };
+        match p {
+            IpPrefix::V4(p) => {
+                self.payload(1, if source { 12 } else { 16 }, 4);
+                if p.len < 32 {
+                    self.bitwise(&p.mask().to_be_bytes());
+                }
+                self.cmp(op, &p.network().octets())
+            }
+            IpPrefix::V6(p) => {
+                self.payload(1, if source { 8 } else { 24 }, 16);
+                if p.len < 128 {
+                    self.bitwise(&p.mask().to_be_bytes());
+                }
+                self.cmp(op, &p.network().octets())
+            }
         }
-        self.cmp(if eq { 0 } else { 1 }, &p.network().octets())
     }
 
-    /// `ip saddr [!=] prefix`
-    pub fn ip_saddr(&mut self, p: Ipv4Prefix, eq: bool) -> &mut Self {
-        self.prefix(12, p, eq)
+    /// `ip saddr [!=] prefix` (or `ip6 saddr`)
+    pub fn ip_saddr(&mut self, p: impl Into<IpPrefix>, eq: bool) -> &mut Self {
+        self.prefix(true, p.into(), eq)
     }
 
-    /// `ip daddr [!=] prefix`
-    pub fn ip_daddr(&mut self, p: Ipv4Prefix, eq: bool) -> &mut Self {
-        self.prefix(16, p, eq)
+    /// `ip daddr [!=] prefix` (or `ip6 daddr`)
+    pub fn ip_daddr(&mut self, p: impl Into<IpPrefix>, eq: bool) -> &mut Self {
+        self.prefix(false, p.into(), eq)
     }
 
     /// `meta l4proto <proto>`
@@ -243,10 +259,14 @@ impl Rule {
         self.expr("masq", |_| {})
     }
 
-    /// `dnat ip to addr:port`
-    pub fn dnat(&mut self, addr: Ipv4Addr, port: u16) -> &mut Self {
+    /// `dnat ip to addr:port` (or `dnat ip6 to [addr]:port`)
+    pub fn dnat(&mut self, addr: IpAddr, port: u16) -> &mut Self {
+        let (family, octets) = match addr {
+            IpAddr::V4(a) => (FAMILY_IP, a.octets().to_vec()),
+            IpAddr::V6(a) => (FAMILY_IP6, a.octets().to_vec()),
+        };
         self.expr("immediate", |a| {
-            a.u32be(1, REG1).begin(2).put(1, &addr.octets()).end();
+            a.u32be(1, REG1).begin(2).put(1, &octets).end();
         });
         self.expr("immediate", |a| {
             a.u32be(1, REG2).begin(2).put(1, &port.to_be_bytes()).end();
@@ -254,7 +274,7 @@ impl Rule {
         // NFTA_NAT_TYPE = DNAT, FAMILY, REG_ADDR_MIN, REG_PROTO_MIN
         self.expr("nat", |a| {
             a.u32be(1, 1)
-                .u32be(2, u32::from(FAMILY_IP))
+                .u32be(2, u32::from(family))
                 .u32be(3, REG1)
                 .u32be(5, REG2);
         })
@@ -268,18 +288,17 @@ pub struct Chain<'a> {
     pub hook: Option<(&'a str, u32, i32)>,
 }
 
-/// One nf_tables transaction: every message applies or none does.
+/// One nf_tables transaction over wharf's table in one or more families: every message
+/// applies or none does.
 pub struct Batch {
-    family: u8,
     table: String,
-    msgs: Vec<(u16, u16, Attrs)>,
+    msgs: Vec<(u8, u16, u16, Attrs)>,
     steps: Vec<String>,
 }
 
 impl Batch {
-    pub fn new(family: u8, table: &str) -> Batch {
+    pub fn new(table: &str) -> Batch {
         Batch {
-            family,
             table: table.to_string(),
             msgs: Vec::new(),
             steps: Vec::new(),
@@ -290,27 +309,27 @@ impl Batch {
         self.msgs.is_empty()
     }
 
-    fn push(&mut self, ty: u16, flags: u16, a: Attrs, step: String) {
-        self.msgs.push((ty, flags, a));
-        self.steps.push(step);
+    fn push(&mut self, family: u8, ty: u16, flags: u16, a: Attrs, step: String) {
+        self.msgs.push((family, ty, flags, a));
+        self.steps.push(format!("{} {step}", family_name(family)));
     }
 
-    /// Deletes our table if it exists (with everything in it).
-    pub fn destroy_table(&mut self) {
+    /// Deletes our table of `family` if it exists (with everything in it).
+    pub fn destroy_table(&mut self, family: u8) {
         let mut a = Attrs::default();
         a.str(1, &self.table);
         let step = format!("destroy table {}", self.table);
-        self.push(NFT_MSG_DESTROYTABLE, 0, a, step);
+        self.push(family, NFT_MSG_DESTROYTABLE, 0, a, step);
     }
 
-    pub fn add_table(&mut self) {
+    pub fn add_table(&mut self, family: u8) {
         let mut a = Attrs::default();
         a.str(1, &self.table);
         let step = format!("add table {}", self.table);
-        self.push(NFT_MSG_NEWTABLE, NLM_F_CREATE, a, step);
+        self.push(family, NFT_MSG_NEWTABLE, NLM_F_CREATE, a, step);
     }
 
-    pub fn add_chain(&mut self, c: &Chain<'_>) {
+    pub fn add_chain(&mut self, family: u8, c: &Chain<'_>) {
         let mut a = Attrs::default();
         a.str(1, &self.table).str(3, c.name);
         if let Some((ty, hooknum, prio)) = c.hook {
@@ -319,12 +338,12 @@ impl Batch {
             a.str(7, ty);
         }
         let step = format!("add chain {}", c.name);
-        self.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, a, step);
+        self.push(family, NFT_MSG_NEWCHAIN, NLM_F_CREATE, a, step);
     }
 
     /// Adds `rule` to `chain`, tagged with `tag` (stored as the rule's user data). `append`
     /// puts it last, otherwise first.
-    pub fn add_rule(&mut self, chain: &str, tag: &str, rule: &Rule, append: bool) {
+    pub fn add_rule(&mut self, family: u8, chain: &str, tag: &str, rule: &Rule, append: bool) {
         let mut a = Attrs::default();
         a.str(1, &self.table).str(2, chain);
         a.begin(4);
@@ -333,15 +352,23 @@ impl Batch {
         a.put(7, tag.as_bytes());
         let step = format!("add rule {tag} to chain {chain}");
         let flags = NLM_F_CREATE | if append { NLM_F_APPEND } else { 0 };
-        self.push(NFT_MSG_NEWRULE, flags, a, step);
+        self.push(family, NFT_MSG_NEWRULE, flags, a, step);
     }
 
-    pub fn del_rule(&mut self, chain: &str, handle: u64) {
+    pub fn del_rule(&mut self, family: u8, chain: &str, handle: u64) {
         let mut a = Attrs::default();
         a.str(1, &self.table).str(2, chain);
         a.put(3, &handle.to_be_bytes());
         let step = format!("delete rule {handle} from chain {chain}");
-        self.push(NFT_MSG_DELRULE, 0, a, step);
+        self.push(family, NFT_MSG_DELRULE, 0, a, step);
+    }
+}
+
+fn family_name(family: u8) -> &'static str {
+    match family {
+        FAMILY_IP => "ip",
+        FAMILY_IP6 => "ip6",
+        _ => "inet",
     }
 }
 
@@ -401,14 +428,14 @@ impl Nft {
         );
         Nft::finish(&mut buf, s);
         let first = self.seq.wrapping_add(1);
-        for (ty, flags, attrs) in &batch.msgs {
+        for (family, ty, flags, attrs) in &batch.msgs {
             self.seq = self.seq.wrapping_add(1);
             let s = Nft::header(
                 &mut buf,
                 (NFNL_SUBSYS_NFTABLES << 8) | ty,
                 NLM_F_REQUEST | NLM_F_ACK | flags,
                 self.seq,
-                batch.family,
+                *family,
                 0,
             );
             buf.extend_from_slice(&attrs.buf);
@@ -463,12 +490,12 @@ impl Nft {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Lists the rules of `chain` in `table` with their handles and tags.
+    /// Lists the rules of `chain` (or of every chain) in `table` with their handles and tags.
     pub fn list_rules(
         &mut self,
         family: u8,
         table: &str,
-        chain: &str,
+        chain: Option<&str>,
     ) -> io::Result<Vec<ListedRule>> {
         let mut buf = Vec::new();
         self.seq = self.seq.wrapping_add(1);
@@ -482,7 +509,10 @@ impl Nft {
             0,
         );
         let mut a = Attrs::default();
-        a.str(1, table).str(2, chain);
+        a.str(1, table);
+        if let Some(chain) = chain {
+            a.str(2, chain);
+        }
         buf.extend_from_slice(&a.buf);
         Nft::finish(&mut buf, s);
         self.sock.send(&buf, 0)?;

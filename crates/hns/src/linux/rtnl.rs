@@ -7,7 +7,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth,
     LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
@@ -22,6 +24,74 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::error::StepError;
+
+/// One request of a [`Rtnl::batch`].
+struct Request {
+    msg: RouteNetlinkMessage,
+    flags: u16,
+    step: String,
+    exists_ok: bool,
+}
+
+fn address_request(index: u32, addr: IpAddr, prefix: u8) -> Request {
+    let mut msg = AddressMessage::default();
+    msg.header.prefix_len = prefix;
+    msg.header.index = index;
+    match addr {
+        IpAddr::V4(v4) => {
+            msg.header.family = AddressFamily::Inet;
+            msg.attributes.push(AddressAttribute::Local(addr));
+            if prefix < 31 {
+                let bcast = crate::types::Ipv4Prefix {
+                    addr: v4,
+                    len: prefix,
+                }
+                .broadcast();
+                msg.attributes.push(AddressAttribute::Broadcast(bcast));
+            }
+        }
+        IpAddr::V6(_) => {
+            // wharf hands each address out once, so duplicate detection only delays use.
+            msg.header.family = AddressFamily::Inet6;
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+    }
+    msg.attributes.push(AddressAttribute::Address(addr));
+    Request {
+        msg: RouteNetlinkMessage::NewAddress(msg),
+        flags: NLM_F_CREATE | NLM_F_EXCL,
+        step: format!("add address {addr}/{prefix} to link {index}"),
+        exists_ok: true,
+    }
+}
+
+fn default_route_request(oif: u32, gateway: IpAddr) -> Request {
+    let mut msg = RouteMessage::default();
+    msg.header.table = RouteHeader::RT_TABLE_MAIN;
+    msg.header.protocol = RouteProtocol::Static;
+    msg.header.scope = RouteScope::Universe;
+    msg.header.kind = RouteType::Unicast;
+    let gw = match gateway {
+        IpAddr::V4(g) => {
+            msg.header.address_family = AddressFamily::Inet;
+            RouteAddress::Inet(g)
+        }
+        IpAddr::V6(g) => {
+            msg.header.address_family = AddressFamily::Inet6;
+            RouteAddress::Inet6(g)
+        }
+    };
+    msg.attributes.push(RouteAttribute::Gateway(gw));
+    msg.attributes.push(RouteAttribute::Oif(oif));
+    Request {
+        msg: RouteNetlinkMessage::NewRoute(msg),
+        flags: NLM_F_CREATE | NLM_F_EXCL,
+        step: format!("add default route via {gateway}"),
+        exists_ok: true,
+    }
+}
 
 pub struct Rtnl {
     sock: Socket,
@@ -129,9 +199,19 @@ impl Rtnl {
         })
     }
 
-    /// Creates a veth pair: `host` up and enslaved to bridge `master`, `peer` (down, with
-    /// `mac`) in the same namespace.
-    pub fn add_veth(&mut self, host: &str, master: u32, peer: &str, mac: [u8; 6]) -> Res<()> {
+    /// Creates a veth pair in one request: `host` up and enslaved to bridge `master` in this
+    /// namespace, its peer created directly inside `peer_ns` as `peer` (down, with `mac`), so
+    /// nothing has to move between namespaces afterwards.
+    pub fn add_veth(
+        &mut self,
+        host: &str,
+        master: u32,
+        peer: &str,
+        mac: [u8; 6],
+        peer_ns: BorrowedFd<'_>,
+    ) -> Res<()> {
+        // The peer cannot be brought up here: veth refuses to open before the pair is
+        // linked (ENOTCONN). `configure` does it inside the namespace.
         let mut peer_msg = LinkMessage::default();
         peer_msg
             .attributes
@@ -139,6 +219,9 @@ impl Rtnl {
         peer_msg
             .attributes
             .push(LinkAttribute::Address(mac.to_vec()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
@@ -156,9 +239,9 @@ impl Rtnl {
     /// Turns on hairpin mode on bridge port `index`, so a container can reach its own
     /// published port through the host (needed where `br_netfilter` makes the bridge, not
     /// the IP layer, send the DNATed frame back out of the port it came in on).
-    pub fn set_hairpin(&mut self, index: u32) -> Res<()> {
+    pub fn set_hairpin(&mut self, name: &str) -> Res<()> {
         let mut msg = LinkMessage::default();
-        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::PortKind(InfoPortKind::Bridge),
             LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
@@ -167,14 +250,24 @@ impl Rtnl {
         ]));
         // Port (slave) data is applied by RTM_NEWLINK on an existing link, not RTM_SETLINK.
         self.request(RouteNetlinkMessage::NewLink(msg), 0)
-            .map_err(|e| StepError::new(format!("set hairpin mode on link {index}"), e))
+            .map_err(|e| StepError::new(format!("set hairpin mode on {name}"), e))
             .map(|_| ())
     }
 
-    /// Creates a macvlan `name` (bridge mode, down, with `mac`) on link `parent`.
-    pub fn add_macvlan(&mut self, name: &str, parent: u32, mac: [u8; 6]) -> Res<()> {
+    /// Creates a macvlan (bridge mode, up, with `mac`) on link `parent` of this namespace,
+    /// directly inside `ns` as `name`.
+    pub fn add_macvlan(
+        &mut self,
+        name: &str,
+        parent: u32,
+        mac: [u8; 6],
+        ns: BorrowedFd<'_>,
+    ) -> Res<()> {
         let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
         msg.attributes.push(LinkAttribute::Link(parent));
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -188,20 +281,6 @@ impl Rtnl {
             .map(|_| ())
     }
 
-    /// Moves link `index` into the namespace `ns`, renaming it to `new_name` on the way.
-    pub fn move_to_netns(&mut self, index: u32, ns: BorrowedFd<'_>, new_name: &str) -> Res<()> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-        msg.attributes
-            .push(LinkAttribute::IfName(new_name.to_string()));
-        self.request(RouteNetlinkMessage::SetLink(msg), 0)
-            .map_err(|e| {
-                StepError::new(format!("move link {index} into namespace as {new_name}"), e)
-            })
-            .map(|_| ())
-    }
-
     pub fn set_up(&mut self, index: u32) -> Res<()> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
@@ -210,6 +289,18 @@ impl Rtnl {
         self.request(RouteNetlinkMessage::SetLink(msg), 0)
             .map_err(|e| StepError::new(format!("set link {index} up"), e))
             .map(|_| ())
+    }
+
+    /// Deletes link `name`; a link that is not there is fine.
+    pub fn del_link_named(&mut self, name: &str) -> Res<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::DelLink(msg), 0) {
+            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                Err(StepError::new(format!("delete link {name}"), e))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn del_link(&mut self, index: u32) -> Res<()> {
@@ -221,52 +312,99 @@ impl Rtnl {
     }
 
     /// Adds `addr/prefix` to link `index`; an address that is already there is fine.
-    pub fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix: u8) -> Res<()> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
-        msg.header.prefix_len = prefix;
-        msg.header.index = index;
-        msg.attributes
-            .push(AddressAttribute::Local(IpAddr::V4(addr)));
-        msg.attributes
-            .push(AddressAttribute::Address(IpAddr::V4(addr)));
-        let bcast = crate::types::Ipv4Prefix { addr, len: prefix }.broadcast();
-        if prefix < 31 {
-            msg.attributes.push(AddressAttribute::Broadcast(bcast));
-        }
-        match self.request(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(StepError::new(
-                format!("add address {addr}/{prefix} to link {index}"),
-                e,
-            )),
-            _ => Ok(()),
-        }
+    pub fn add_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> Res<()> {
+        self.batch(vec![address_request(index, addr, prefix)])
     }
 
-    /// Adds the default route via `gateway` out of link `oif` in the main table.
-    pub fn add_default_route(&mut self, gateway: Ipv4Addr, oif: u32) -> Res<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Static;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(oif));
-        match self.request(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(StepError::new(
-                format!("add default route via {gateway}"),
-                e,
-            )),
-            _ => Ok(()),
+    /// Brings link `index` up with its addresses and a default route via each gateway, in
+    /// one send: the kernel applies the messages in order (up and addresses first, so the
+    /// gateways are on-link). Addresses or routes already there are fine.
+    pub fn configure(
+        &mut self,
+        index: u32,
+        addrs: &[(IpAddr, u8)],
+        gateways: &[IpAddr],
+    ) -> Res<()> {
+        let mut up = LinkMessage::default();
+        up.header.index = index;
+        up.header.flags = LinkFlags::Up;
+        up.header.change_mask = LinkFlags::Up;
+        let mut reqs = vec![Request {
+            msg: RouteNetlinkMessage::SetLink(up),
+            flags: 0,
+            step: format!("set link {index} up"),
+            exists_ok: false,
+        }];
+        reqs.extend(addrs.iter().map(|&(a, p)| address_request(index, a, p)));
+        reqs.extend(gateways.iter().map(|&g| default_route_request(index, g)));
+        self.batch(reqs)
+    }
+
+    /// Sends several requests in one datagram and waits for every ACK; the first failure
+    /// (other than an allowed "exists") is the error.
+    fn batch(&mut self, reqs: Vec<Request>) -> Res<()> {
+        let first = self.seq.wrapping_add(1);
+        let mut buf = Vec::new();
+        for r in &reqs {
+            let mut header = NetlinkHeader::default();
+            header.flags = NLM_F_REQUEST | NLM_F_ACK | r.flags;
+            self.seq = self.seq.wrapping_add(1);
+            header.sequence_number = self.seq;
+            let mut nl = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(r.msg.clone()));
+            nl.finalize();
+            let start = buf.len();
+            buf.resize(start + nl.buffer_len(), 0);
+            nl.serialize(&mut buf[start..]);
+            buf.resize(buf.len().next_multiple_of(4), 0);
         }
+        let step = |i: usize| {
+            reqs.get(i)
+                .map_or("netlink batch", |r| r.step.as_str())
+                .to_string()
+        };
+        self.sock
+            .send(&buf, 0)
+            .map_err(|e| StepError::new(step(0), e))?;
+        let mut pending = reqs.len();
+        let mut failure: Option<StepError> = None;
+        let mut rx = vec![0u8; 16 * 1024];
+        while pending > 0 {
+            let n = self
+                .sock
+                .recv(&mut &mut rx[..], 0)
+                .map_err(|e| StepError::new(step(0), e))?;
+            let mut off = 0;
+            while off < n {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[off..n])
+                    .map_err(|e| {
+                        StepError::new(
+                            step(0),
+                            io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                        )
+                    })?;
+                let len = reply.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                off += (len + 3) & !3;
+                let i = reply.header.sequence_number.wrapping_sub(first) as usize;
+                if i >= reqs.len() {
+                    continue;
+                }
+                if let NetlinkPayload::Error(e) = reply.payload {
+                    pending -= 1;
+                    if let Some(code) = e.code {
+                        let errno = -code.get();
+                        let allowed = reqs[i].exists_ok && errno == libc::EEXIST;
+                        if !allowed && failure.is_none() {
+                            failure =
+                                Some(StepError::new(step(i), io::Error::from_raw_os_error(errno)));
+                        }
+                    }
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Addresses (IPv4) on link `index`.

@@ -16,7 +16,12 @@
 //!    and the monitor removes its socket and exits.
 //!
 //! The monitor stays small: no threads, no async runtime, one shared read buffer, queues that
-//! shrink back when emptied.
+//! shrink back when emptied, and after a second without events it gives back the memory the
+//! create path left touched ([`trim`]): about 0.5 MiB RSS when idle for the static release build.
+//!
+//! With `--tty` the container's stdin is the terminal: `--stdin` decides whether attached
+//! clients may type into it. Closing it on a client's half-close cannot reach the container
+//! (the terminal stays open); a `Kill` ends such a container.
 
 mod conn;
 mod exit;
@@ -24,6 +29,7 @@ mod jsonlog;
 mod monitor;
 mod requests;
 mod stdio;
+mod trim;
 
 use crate::cli::ShimArgs;
 use anyhow::{anyhow, bail, Context, Result};
@@ -123,6 +129,7 @@ fn monitor_main(cfg: Config, mut ready: std::fs::File) -> ! {
     if let Err(e) = detach_stdio() {
         m.warn(&format!("redirect the monitor's stdio to /dev/null: {e}"));
     }
+    trim::trim();
     m.run()
 }
 
@@ -144,6 +151,7 @@ impl Drop for Undo {
     }
 }
 
+#[inline(never)]
 fn setup(cfg: Config) -> Result<monitor::Monitor> {
     nix::unistd::setsid().context("start a new session")?;
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on this process.
@@ -198,7 +206,7 @@ fn setup(cfg: Config) -> Result<monitor::Monitor> {
             let master = receive_master(&l)
                 .with_context(|| format!("receive the terminal of container {id}"))?;
             std::fs::remove_file(&path).ok();
-            stdio::Stdio::console(master, true)
+            stdio::Stdio::console(master, cfg.stdin)
                 .with_context(|| format!("set up the terminal of container {id}"))?
         }
         (None, None) => unreachable!("a terminal always comes with its console socket"),

@@ -5,6 +5,7 @@ use super::conn::{self, Incoming, Pending, SendError};
 use super::exit::{self, Diag};
 use super::jsonlog::JsonLog;
 use super::stdio::{Got, Stdio};
+use super::trim::trim;
 use super::Config;
 use hcs::shim::{ExitStatus, Reply, STREAM_ERROR, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT};
 use hcs::ComputeSystem;
@@ -27,6 +28,9 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// After an exec'd process exits: how long to wait for the end of its output (a terminal's
 /// last bytes, or a background child holding the pipe).
 const EXEC_LINGER: Duration = Duration::from_millis(250);
+
+/// Quiet time after which the monitor gives back memory it no longer uses ([`trim`]).
+const IDLE: Duration = Duration::from_secs(1);
 
 /// The signals the monitor takes through its signalfd: SIGCHLD to reap, the rest to ignore.
 fn handled() -> SigSet {
@@ -132,6 +136,8 @@ pub struct Monitor {
     /// The init's exit, from the moment it is reaped; the monitor then drains until `drain_until`.
     pub(super) exit: Option<ExitStatus>,
     drain_until: Option<Instant>,
+    /// Something happened since the last trim.
+    trim_due: bool,
     buf: Box<[u8]>,
     fds: Vec<libc::pollfd>,
     tokens: Vec<Token>,
@@ -159,6 +165,7 @@ impl Monitor {
             execs: Vec::new(),
             exit: None,
             drain_until: None,
+            trim_due: true,
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
             fds: Vec::with_capacity(16),
             tokens: Vec::with_capacity(16),
@@ -186,7 +193,10 @@ impl Monitor {
                 }
             }
             self.build_poll_set();
-            let timeout = self.timeout_ms();
+            let mut timeout = self.timeout_ms();
+            if self.trim_due && !(0..IDLE.as_millis() as i32).contains(&timeout) {
+                timeout = IDLE.as_millis() as i32;
+            }
             // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the duration of the call.
             let n = unsafe {
                 libc::poll(
@@ -203,6 +213,11 @@ impl Monitor {
                 }
                 continue;
             }
+            if n == 0 && self.trim_due && self.drain_until.is_none() {
+                trim();
+                self.trim_due = false;
+            }
+            self.trim_due |= n > 0;
             for i in 0..self.fds.len() {
                 let rev = self.fds[i].revents;
                 if rev != 0 {
@@ -290,6 +305,9 @@ impl Monitor {
         }
     }
 
+    /// Not inlined into the loop: the handlers' frames then lie below the loop's, where an
+    /// idle [`trim`] can give their stack pages back.
+    #[inline(never)]
     fn dispatch(&mut self, t: Token, rev: i16) {
         match t {
             Token::Listener => self.accept(),
@@ -417,10 +435,8 @@ impl Monitor {
                 return;
             }
         };
-        let data = &self.buf[..n];
-        if let Err(e) = self.log.write(stream, data) {
-            self.log_error(e);
-        }
+        let res = self.log.write(stream, &self.buf[..n]);
+        self.log_result(|_| res);
         let data = &self.buf[..n];
         for a in &mut self.attached {
             let wants = if stream == STREAM_STDOUT {
@@ -444,8 +460,9 @@ impl Monitor {
     }
 
     fn log_result(&mut self, f: impl FnOnce(&mut JsonLog) -> std::io::Result<()>) {
-        if let Err(e) = f(&mut self.log) {
-            self.log_error(e);
+        match f(&mut self.log) {
+            Ok(()) => self.log_failed = false,
+            Err(e) => self.log_error(e),
         }
     }
 

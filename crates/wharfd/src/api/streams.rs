@@ -352,8 +352,12 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "/".into());
-    use std::os::unix::fs::PermissionsExt;
-    let stat = json!({"name": name, "size": meta.len(), "mode": meta.permissions().mode() | if meta.is_dir() { 0x8000_0000u32 } else { 0 }, "mtime": "", "linkTarget": ""});
+    use std::os::unix::fs::MetadataExt;
+    // Go's os.FileMode: permission bits plus type bits at the top (ModeDir = 1<<31,
+    // ModeSymlink = 1<<27), which is what the CLI decodes.
+    let go_mode = (meta.mode() & 0o7777) | if meta.is_dir() { 1 << 31 } else { 0 };
+    let stat = json!({"name": name, "size": meta.len(), "mode": go_mode,
+        "mtime": crate::daemon::rfc3339_nano(meta.mtime() * 1_000_000_000 + meta.mtime_nsec()), "linkTarget": ""});
     let stat_hdr = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_vec(&stat).unwrap_or_default());
     let mut resp = if head {
         empty(StatusCode::OK)
@@ -367,10 +371,12 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
             let w = ChannelWriter(tx);
             let mut b = tar::Builder::new(w);
             b.follow_symlinks(false);
+            // The descriptor's magic link must not be archived as a symlink: directories are
+            // walked below it, a file is read through a reopened descriptor.
             let r = if is_dir {
                 b.append_dir_all(&entry_name, &proc_path)
             } else {
-                b.append_path_with_name(&proc_path, &entry_name)
+                std::fs::File::open(&proc_path).and_then(|mut f| b.append_file(&entry_name, &mut f))
             };
             if let Err(e) = r.and_then(|_| b.finish()) {
                 tracing::warn!("archive: {e}");

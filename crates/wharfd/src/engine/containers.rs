@@ -413,7 +413,7 @@ impl Daemon {
                 }
             }
         }
-        for d in [self.container_dir(&c.id), self.bundle_dir(&c.id)] {
+        for d in [self.container_dir(&c.id), self.bundle_dir(&c.id), self.shim_dir(&c.id)] {
             if let Err(e) = std::fs::remove_dir_all(&d) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!("remove {}: {e}", d.display());

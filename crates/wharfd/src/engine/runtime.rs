@@ -223,7 +223,7 @@ impl Daemon {
         let _op = c.op.lock().await;
         let status = c.lock().state.status;
         match status {
-            Status::Running | Status::Restarting => return Ok(false),
+            Status::Running => return Ok(false),
             Status::Paused => {
                 return Err(ApiError::conflict(format!(
                     "cannot start a paused container {}, try unpause instead",
@@ -236,9 +236,14 @@ impl Daemon {
                     c.id
                 )))
             }
-            Status::Created | Status::Exited => {}
+            Status::Created | Status::Exited | Status::Restarting => {}
         }
         self.ensure_runtime_locked(c).await?;
+        // Peers on a user network learn this container's name before its process runs.
+        let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
+        if let Some(n) = net_id {
+            self.sync_hosts(&n);
+        }
         let reply = self.shim(&c.id).call(&Request::Start).await;
         let reply = match reply.and_then(shim::check) {
             Ok(r) => r,
@@ -266,9 +271,6 @@ impl Daemon {
         self.persist(c)?;
         self.emit("container", "start", &c.id, vec![("name".into(), c.lock().name.clone())]);
         self.monitor(c.clone());
-        if let Some(n) = c.lock().net.as_ref().map(|n| n.network_id.clone()) {
-            self.sync_hosts(&n);
-        }
         Ok(true)
     }
 
@@ -280,11 +282,12 @@ impl Daemon {
             let exit = match shim.call(&Request::Wait).await {
                 Ok(r) if r.ok => r.exit,
                 Ok(r) => {
-                    tracing::warn!("wait on {}: {:?}", c.id, r.error);
+                    tracing::debug!("wait on {}: {:?}", c.id, r.error);
                     None
                 }
+                // A monitor gone before the wait connected has left its exit file.
                 Err(e) => {
-                    tracing::warn!("wait on {}: {e}", c.id);
+                    tracing::debug!("wait on {}: {e}", c.id);
                     None
                 }
             };
@@ -357,8 +360,10 @@ impl Daemon {
             let count = {
                 let mut r = c.lock();
                 r.restart_count += 1;
+                r.state.status = Status::Restarting;
                 r.restart_count
             };
+            self.persist(c).ok();
             // Docker's back-off: 100 ms doubling, capped.
             let delay = Duration::from_millis(100u64 << count.min(10)).min(Duration::from_secs(60));
             let d = self.clone();
@@ -366,6 +371,10 @@ impl Daemon {
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 if c.lock().state.stopped_by_user || *c.removed.borrow() {
+                    let mut r = c.lock();
+                    if r.state.status == Status::Restarting {
+                        r.state.status = Status::Exited;
+                    }
                     return;
                 }
                 if let Err(e) = d.start_container(&c).await {
@@ -413,6 +422,17 @@ impl Daemon {
         timeout: Option<i64>,
         signal: Option<i32>,
     ) -> ApiResult<bool> {
+        {
+            let mut r = c.lock();
+            if r.state.status == Status::Restarting {
+                // Waiting out a restart back-off: cancel it.
+                r.state.stopped_by_user = true;
+                r.state.status = Status::Exited;
+                drop(r);
+                self.persist(c)?;
+                return Ok(true);
+            }
+        }
         if !c.lock().state.status.is_live() {
             return Ok(false);
         }
@@ -480,7 +500,11 @@ impl Daemon {
             let status = c.lock().state.status;
             if !status.is_live() {
                 let policy = c.lock().host.restart_policy.name.clone();
-                if policy == "always" && status == Status::Exited {
+                let by_user = c.lock().state.stopped_by_user;
+                if status == Status::Restarting
+                    || (status == Status::Exited
+                        && (policy == "always" || (policy == "unless-stopped" && !by_user)))
+                {
                     let d = self.clone();
                     tokio::spawn(async move {
                         if let Err(e) = d.start_container(&c).await {
