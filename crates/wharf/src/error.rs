@@ -98,11 +98,13 @@ impl Error {
 pub fn start_failure_code(message: &str) -> i32 {
     let m = message.to_ascii_lowercase();
     if m.contains("executable file not found")
+        || m.contains("no such executable")
         || m.contains("no such file or directory")
         || m.contains("not found")
     {
         127
     } else if m.contains("permission denied")
+        || m.contains("is a directory")
         || m.contains("cannot be invoked")
         || m.contains("exec format error")
     {

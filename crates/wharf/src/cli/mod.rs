@@ -519,7 +519,7 @@ pub struct RmiArgs {
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Print sizes and dates in human readable format
-    #[arg(short = 'H', long, default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
     pub human: bool,
     /// Don't truncate output
     #[arg(long)]
@@ -566,4 +566,36 @@ pub struct ImportArgs {
     /// file ("-" for STDIN)
     pub file: String,
     pub repository: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_image() {
+        let cli = Cli::try_parse_from([
+            "wharf", "run", "--rm", "-h", "box", "-e", "A=1", "busybox", "ls", "-l", "-e",
+        ])
+        .expect("parse");
+        let Cmd::Run(r) = cli.cmd else {
+            panic!("not run")
+        };
+        assert_eq!(r.create.args, ["busybox", "ls", "-l", "-e"]);
+        assert_eq!(r.create.hostname.as_deref(), Some("box"));
+        assert_eq!(r.create.env, ["A=1"]);
+        let cli = Cli::try_parse_from(["wharf", "exec", "-it", "c1", "sh", "-c", "echo hi"])
+            .expect("parse");
+        let Cmd::Exec(e) = cli.cmd else {
+            panic!("not exec")
+        };
+        assert!(e.tty && e.interactive);
+        assert_eq!(e.args, ["c1", "sh", "-c", "echo hi"]);
+    }
 }

@@ -336,6 +336,16 @@ pub async fn create(c: &Client, o: CreateOpts) -> Result<()> {
     Ok(())
 }
 
+/// A failed start (or first attach) with docker's exit code: 127 for a missing command, 126
+/// for one that cannot be invoked, 125 otherwise.
+fn start_error(e: Error) -> Error {
+    let code = match &e {
+        Error::Daemon { message, .. } => start_failure_code(message),
+        _ => 125,
+    };
+    e.with_code(code)
+}
+
 /// Reads the body of a pending wait: the container's exit code, or 125 with the error.
 async fn wait_result(resp: hyper::Response<hyper::body::Incoming>) -> Result<i32> {
     let b = crate::client::read_all(resp).await?;
@@ -373,7 +383,10 @@ async fn attach_start_wait(
         .add("stderr", "1");
     let io = c
         .hijack(&format!("/containers/{seg}/attach"), q, None)
-        .await?;
+        .await
+        // wharfd creates the container's process at the first attach, so a command that
+        // cannot run may fail here rather than at start.
+        .map_err(start_error)?;
     let wait = c
         .request(
             Method::POST,
@@ -383,16 +396,9 @@ async fn attach_start_wait(
             &[],
         )
         .await?;
-    if let Err(e) = c
-        .post(&format!("/containers/{seg}/start"), Query::new(), None)
+    c.post(&format!("/containers/{seg}/start"), Query::new(), None)
         .await
-    {
-        let code = match &e {
-            Error::Daemon { message, .. } => start_failure_code(message),
-            _ => 125,
-        };
-        return Err(e.with_code(code));
-    }
+        .map_err(start_error)?;
     let resize = tty.then(|| stdio::resize_loop(c.clone(), format!("/containers/{seg}/resize")));
     let signals = (!tty).then(|| stdio::proxy_signals(c.clone(), id.to_string()));
     let end = stdio::session(io, tty, stdin).await;
@@ -409,7 +415,7 @@ async fn attach_start_wait(
 
 pub async fn run(c: &Client, a: RunArgs) -> Result<()> {
     let o = &a.create;
-    if o.tty && o.interactive && !std::io::stdin().is_terminal() {
+    if !a.detach && o.tty && o.interactive && !std::io::stdin().is_terminal() {
         return Err(Error::WithCode {
             code: 1,
             message: "the input device is not a TTY".into(),
@@ -420,16 +426,9 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<()> {
         .map_err(|e| e.with_code(125))?;
     if a.detach {
         let seg = path_seg(&id);
-        if let Err(e) = c
-            .post(&format!("/containers/{seg}/start"), Query::new(), None)
+        c.post(&format!("/containers/{seg}/start"), Query::new(), None)
             .await
-        {
-            let code = match &e {
-                Error::Daemon { message, .. } => start_failure_code(message),
-                _ => 125,
-            };
-            return Err(e.with_code(code));
-        }
+            .map_err(start_error)?;
         println!("{id}");
         return Ok(());
     }

@@ -245,15 +245,26 @@ pub async fn df(c: &Client, f: FormatArg) -> Result<()> {
     let image_size = v["LayersSize"]
         .as_i64()
         .unwrap_or_else(|| size(&images, "Size"));
-    let used_images: std::collections::HashSet<String> = containers
+    // Containers name their image by reference or ID; an image is active if either matches.
+    let used: std::collections::HashSet<&str> = containers
         .iter()
-        .filter_map(|c| c["ImageID"].as_str().map(str::to_string))
+        .flat_map(|c| [c["Image"].as_str(), c["ImageID"].as_str()])
+        .flatten()
         .collect();
     let active_images = images
         .iter()
         .filter(|i| {
             i["Containers"].as_i64().unwrap_or(0) > 0
-                || i["Id"].as_str().is_some_and(|id| used_images.contains(id))
+                || i["Id"].as_str().is_some_and(|id| used.contains(id))
+                || i["RepoTags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .any(|t| {
+                        used.contains(t)
+                            || t.strip_suffix(":latest").is_some_and(|s| used.contains(s))
+                    })
         })
         .count();
     let running = containers
