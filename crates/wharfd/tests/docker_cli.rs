@@ -102,6 +102,25 @@ fn run_exec_logs_stop_commit_cp() {
     assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
     assert!(d.ok(&["ps", "-aq"]).trim().is_empty(), "--rm removed the container");
 
+    // A command that does not exist: start fails with 127 and --rm still removes the container.
+    let o = d.docker(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    for _ in 0..50 {
+        if d.ok(&["ps", "-aq"]).trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty(), "the failed --rm container is removed");
+
+    // start -a on an exited container attaches again.
+    let o = d.docker(&["run", "--name", "again", "busybox", "sh", "-c", "echo round; exit 2"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = d.docker(&["start", "-a", "again"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "round\n");
+    d.ok(&["rm", "again"]);
+
     // stdin through attach.
     let mut child = Command::new("docker")
         .args(["run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"])

@@ -49,8 +49,8 @@ pub async fn inspect(d: &Arc<Daemon>, name: &str) -> ApiResult<Resp> {
         StatusCode::OK,
         &json!({
             "Id": id, "RepoTags": tags, "RepoDigests": digests, "Parent": "",
-            "Comment": cfg["comment"], "Created": cfg["created"],
-            "Author": cfg["author"], "Config": cfg["config"],
+            "Comment": cfg["comment"].as_str().unwrap_or(""), "Created": cfg["created"],
+            "Author": cfg["author"].as_str().unwrap_or(""), "Config": cfg["config"],
             "Architecture": cfg["architecture"], "Os": cfg["os"], "Variant": cfg["variant"],
             "Size": size, "VirtualSize": size,
             "GraphDriver": {"Name": "overlay", "Data": null},

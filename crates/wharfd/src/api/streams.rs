@@ -76,14 +76,24 @@ pub async fn attach(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
         let rec = c.lock();
         (rec.config.tty, rec.config.stdin_once, rec.state.status)
     };
-    match status {
-        Status::Created => d.ensure_runtime(&c).await?,
-        Status::Exited | Status::Dead if !r.q_bool("logs") => {
-            return Err(ApiError::conflict(
-                "You cannot attach to a stopped container, start it first",
-            ))
+    // Attach comes before start (`docker run`, `docker start -a`): a container that is not
+    // running gets its monitor now. If that fails (say the command does not exist), the
+    // attach still succeeds with an empty stream and `start` reports the error, as Docker does.
+    if matches!(status, Status::Created | Status::Exited | Status::Dead) {
+        if let Err(e) = d.ensure_runtime(&c).await {
+            tracing::debug!("attach {}: {e}", c.id);
+            if !r.wants_upgrade() {
+                return Err(e);
+            }
+            let on_upgrade = r.on_upgrade()?;
+            tokio::spawn(async move {
+                if let Ok(up) = on_upgrade.await {
+                    let mut io = TokioIo::new(up);
+                    let _closed = io.shutdown().await;
+                }
+            });
+            return Ok(upgrade_response(tty));
         }
-        _ => {}
     }
     let (conn, reply) = d
         .shim(&c.id)

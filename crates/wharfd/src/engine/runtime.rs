@@ -255,13 +255,16 @@ impl Daemon {
             }
             Status::Created | Status::Exited | Status::Restarting => {}
         }
-        self.ensure_runtime_locked(c).await?;
-        // Peers on a user network learn this container's name before its process runs.
-        let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
-        if let Some(n) = net_id {
-            self.sync_hosts(&n);
+        let reply = async {
+            self.ensure_runtime_locked(c).await?;
+            // Peers on a user network learn this container's name before its process runs.
+            let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
+            if let Some(n) = net_id {
+                self.sync_hosts(&n);
+            }
+            self.shim(&c.id).call(&Request::Start).await
         }
-        let reply = self.shim(&c.id).call(&Request::Start).await;
+        .await;
         let reply = match reply.and_then(shim::check) {
             Ok(r) => r,
             Err(e) => {
@@ -269,8 +272,19 @@ impl Daemon {
                 let mut r = c.lock();
                 r.state.error = e.message.clone();
                 r.state.exit_code = if e.message.contains("no such file") || e.message.contains("not found") { 127 } else { 126 };
+                let auto_remove = r.host.auto_remove;
                 drop(r);
                 self.persist(c).ok();
+                if auto_remove {
+                    // `--rm`: a container that could not start goes away too.
+                    let d = self.clone();
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = d.remove_container(&c, true, true).await {
+                            tracing::warn!("auto-remove {}: {e}", c.id);
+                        }
+                    });
+                }
                 return Err(e);
             }
         };
