@@ -40,16 +40,27 @@ fn ip(args: &[&str]) {
 /// Starts a daemon; `None` (skipped) when not root outside CI.
 pub fn daemon(tag: &str) -> Option<Daemon> {
     if !nix::unistd::Uid::effective().is_root() {
-        assert!(std::env::var_os("CI").is_none(), "wharf CLI tests need root under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "wharf CLI tests need root under CI"
+        );
         eprintln!("skipped: wharf CLI tests need root");
         return None;
     }
     let netns = format!("wcli{}{tag}", std::process::id() % 100_000);
     ip(&["netns", "add", &netns]);
     ip(&["-n", &netns, "link", "set", "lo", "up"]);
-    let dir = tempfile::Builder::new().prefix("wharf-cli-test-").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("wharf-cli-test-")
+        .tempdir()
+        .expect("tempdir");
     let sock = dir.path().join("run/wharf.sock");
-    let mut d = Daemon { dir, netns, sock, child: None };
+    let mut d = Daemon {
+        dir,
+        netns,
+        sock,
+        child: None,
+    };
     d.start();
     Some(d)
 }
@@ -83,7 +94,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("wharfd did not listen on {} within 20 s; log:\n{}", self.sock.display(), self.log());
+        panic!(
+            "wharfd did not listen on {} within 20 s; log:\n{}",
+            self.sock.display(),
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -102,7 +117,10 @@ impl Daemon {
 
     /// Runs wharf with stdin closed.
     pub fn wharf(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().expect("run wharf")
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wharf")
     }
 
     /// Runs wharf with `input` on stdin.
@@ -124,14 +142,22 @@ impl Daemon {
     /// wharf, asserting success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.wharf(args);
-        assert!(o.status.success(), "wharf {args:?} failed: {}", describe(&o, &self.log()));
+        assert!(
+            o.status.success(),
+            "wharf {args:?} failed: {}",
+            describe(&o, &self.log())
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     /// Imports the busybox root filesystem as `busybox:latest`.
     pub fn import_busybox(&self) {
         let tar = busybox_tar(self.dir.path());
-        let out = self.ok(&["import", tar.to_str().expect("utf-8 path"), "busybox:latest"]);
+        let out = self.ok(&[
+            "import",
+            tar.to_str().expect("utf-8 path"),
+            "busybox:latest",
+        ]);
         assert!(out.trim().starts_with("sha256:"), "import printed {out:?}");
     }
 }
@@ -177,7 +203,11 @@ impl Drop for Daemon {
                 }
             }
         }
-        drop(Command::new("ip").args(["netns", "del", &self.netns]).status());
+        drop(
+            Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .status(),
+        );
     }
 }
 
@@ -189,17 +219,32 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
     for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy /bin/busybox (apt-get install busybox-static)");
-    let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
         if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet symlink");
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
+                .expect("applet symlink");
         }
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-        .expect("passwd");
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .expect("passwd");
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
-    let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
     assert!(st.success(), "tar the busybox rootfs");
     tar
 }
