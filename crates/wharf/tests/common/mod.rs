@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 pub struct Daemon {
     pub dir: tempfile::TempDir,
-    pub netns: String,
+    pub netns: Netns,
     pub sock: PathBuf,
     child: Option<Child>,
 }
@@ -39,17 +39,10 @@ fn ip(args: &[&str]) {
 
 /// Starts a daemon; `None` (skipped) when not root outside CI.
 pub fn daemon(tag: &str) -> Option<Daemon> {
-    if !nix::unistd::Uid::effective().is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "wharf CLI tests need root under CI"
-        );
-        eprintln!("skipped: wharf CLI tests need root");
+    if !is_root() {
         return None;
     }
-    let netns = format!("wcli{}{tag}", std::process::id() % 100_000);
-    ip(&["netns", "add", &netns]);
-    ip(&["-n", &netns, "link", "set", "lo", "up"]);
+    let netns = Netns::new(tag);
     let dir = tempfile::Builder::new()
         .prefix("wharf-cli-test-")
         .tempdir()
@@ -70,7 +63,7 @@ impl Daemon {
         let log = std::fs::File::create(self.dir.path().join("wharfd.log")).expect("log file");
         // Only the network namespace changes: the test sees the daemon's mounts.
         let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(format!("--net=/run/netns/{}", self.netns.0))
             .arg("--")
             .arg(sibling("wharfd"))
             .arg("--data-root")
@@ -203,11 +196,7 @@ impl Drop for Daemon {
                 }
             }
         }
-        drop(
-            Command::new("ip")
-                .args(["netns", "del", &self.netns])
-                .status(),
-        );
+        // The network namespace goes when the `netns` field drops.
     }
 }
 
@@ -247,4 +236,35 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
         .expect("tar");
     assert!(st.success(), "tar the busybox rootfs");
     tar
+}
+
+/// A network namespace for one test, deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("wcli{}{tag}", std::process::id() % 100_000);
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        drop(Command::new("ip").args(["netns", "del", &self.0]).status());
+    }
+}
+
+/// Whether tests that need root should run (skips with a note outside CI).
+pub fn is_root() -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "wharf CLI tests need root under CI"
+    );
+    eprintln!("skipped: wharf CLI tests need root");
+    false
 }
