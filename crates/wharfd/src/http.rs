@@ -86,6 +86,21 @@ pub fn stream(status: StatusCode, ctype: &'static str) -> (Resp, mpsc::Sender<By
     (r, tx)
 }
 
+/// A blocking `Write` into a streamed response body (for tar writers on blocking threads).
+pub struct BodyWriter(pub mpsc::Sender<Bytes>);
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(b))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Docker's error body. The content type must be exactly `application/json`: the CLI compares
 /// the header literally and prints the raw body otherwise.
 pub fn error_response(e: &ApiError) -> Resp {

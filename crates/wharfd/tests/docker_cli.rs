@@ -272,3 +272,56 @@ fn options_limits_restart_policies_and_escapes() {
     }
     d.ok(&["rm", "-f", "flaky", "p2", "chatty", "esc"]);
 }
+
+/// push and pull through wharfd against a real docker-registry on loopback in the daemon's
+/// network namespace; the pulled image runs.
+#[test]
+fn push_and_pull_through_a_local_registry() {
+    let Some(d) = common::daemon("r") else { return };
+    if !std::path::Path::new("/usr/bin/docker-registry").exists() {
+        assert!(std::env::var_os("CI").is_none(), "docker-registry missing (scripts/deps.sh)");
+        eprintln!("skipped: docker-registry not installed");
+        return;
+    }
+    d.import_busybox();
+    let dir = d.dir.path().join("registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = 15000 + (std::process::id() % 1000) as u16;
+    std::fs::write(
+        dir.join("config.yml"),
+        format!("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.join("storage").display()),
+    )
+    .unwrap();
+    let mut reg = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", d.netns))
+        .args(["--", "/usr/bin/docker-registry", "serve"])
+        .arg(dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            drop(self.0.kill());
+            drop(self.0.wait());
+        }
+    }
+    let _reg = Kill(&mut reg);
+    let target = format!("127.0.0.1:{port}/team/bb:v1");
+    d.ok(&["tag", "busybox", &target]);
+    let mut pushed = String::new();
+    for _ in 0..50 {
+        let o = d.docker(&["push", &target]);
+        if o.status.success() {
+            pushed = String::from_utf8_lossy(&o.stdout).into_owned();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(pushed.contains("digest: sha256:"), "push: {pushed}");
+    d.ok(&["rmi", &target]);
+    let pulled = d.ok(&["pull", &target]);
+    assert!(pulled.contains("Downloaded newer image") || pulled.contains(&target), "{pulled}");
+    assert_eq!(d.ok(&["run", "--rm", &target, "echo", "pulled"]), "pulled\n");
+}

@@ -407,26 +407,12 @@ pub async fn save(d: &Arc<Daemon>, names: &[String]) -> ApiResult<Resp> {
     let (resp, tx) = http::stream(StatusCode::OK, "application/x-tar");
     let svc = d.images.clone();
     tokio::task::spawn_blocking(move || {
-        let w = BlockingWriter(tx);
+        let w = http::BodyWriter(tx);
         if let Err(e) = images::archive::save(&svc, &refs, images::archive::Format::DockerArchive, w, &Progress::none()) {
             tracing::warn!("save: {e}");
         }
     });
     Ok(resp)
-}
-
-struct BlockingWriter(mpsc::Sender<Bytes>);
-
-impl std::io::Write for BlockingWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(b))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 pub async fn load(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {

@@ -368,7 +368,7 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
         tokio::task::spawn_blocking(move || {
             let _root = root;
             let _fd = fd;
-            let w = ChannelWriter(tx);
+            let w = http::BodyWriter(tx);
             let mut b = tar::Builder::new(w);
             b.follow_symlinks(false);
             // The descriptor's magic link must not be archived as a symlink: directories are
@@ -388,20 +388,6 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
         resp.headers_mut().insert("x-docker-container-path-stat", v);
     }
     Ok(resp)
-}
-
-struct ChannelWriter(tokio::sync::mpsc::Sender<Bytes>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(b))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 pub async fn archive_put(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, body: Bytes) -> ApiResult<Resp> {

@@ -202,6 +202,23 @@ impl Daemon {
         }
     }
 
+    /// Waits (briefly) until the container's monitor process has exited.
+    async fn wait_monitor_gone(&self, id: &str) {
+        let Some(pid) = std::fs::read_to_string(self.shim_dir(id).join(hcs::shim::PID_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while tokio::time::Instant::now() < deadline
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+            && std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("shim"))
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// Mount points at or below `dir`, deepest first.
     fn mounted_under(&self, dir: &Path) -> Vec<std::path::PathBuf> {
         let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -305,6 +322,10 @@ impl Daemon {
                 return;
             }
             let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
+            if exit.is_some() {
+                // The monitor deletes the runtime container after recording the exit.
+                self.wait_monitor_gone(&c.id).await;
+            }
             self.teardown_runtime(c).await;
             if let Some(n) = net_id {
                 self.sync_hosts(&n);
