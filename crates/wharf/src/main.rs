@@ -38,6 +38,10 @@ fn main() {
     let code = match result {
         Ok(()) => 0,
         Err(error::Error::Status(c)) => c,
+        // The reader went away (`wharf ps | head -1`): nothing left to say.
+        Err(error::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            0
+        }
         Err(e) => {
             eprintln!("{}", chain(&e));
             e.exit_code()

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::{confirm, filters};
 use crate::cli::{Cli, EventsArgs, FormatArg, SystemPruneArgs};
 use crate::client::{Body, Client, JsonLines, Query, CLIENT_API};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::{self, human_bytes, human_size, Format, Template};
 
 /// `--format`: `json` prints the object, anything else is a template; `None` for the text.
@@ -382,10 +382,7 @@ pub fn completion(shell: clap_complete::Shell) -> Result<()> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "wharf", &mut out);
-    output::print_str(&String::from_utf8_lossy(&out)).map_err(|e| match e {
-        Error::Io { source, .. } => Error::io("write completion script", source),
-        e => e,
-    })
+    output::print_str(&String::from_utf8_lossy(&out))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 pub struct Daemon {
     pub dir: tempfile::TempDir,
-    pub netns: String,
+    pub netns: Netns,
     pub sock: PathBuf,
     child: Option<Child>,
 }
@@ -39,17 +39,21 @@ fn ip(args: &[&str]) {
 
 /// Starts a daemon; `None` (skipped) when not root outside CI.
 pub fn daemon(tag: &str) -> Option<Daemon> {
-    if !nix::unistd::Uid::effective().is_root() {
-        assert!(std::env::var_os("CI").is_none(), "wharf CLI tests need root under CI");
-        eprintln!("skipped: wharf CLI tests need root");
+    if !is_root() {
         return None;
     }
-    let netns = format!("wcli{}{tag}", std::process::id() % 100_000);
-    ip(&["netns", "add", &netns]);
-    ip(&["-n", &netns, "link", "set", "lo", "up"]);
-    let dir = tempfile::Builder::new().prefix("wharf-cli-test-").tempdir().expect("tempdir");
+    let netns = Netns::new(tag);
+    let dir = tempfile::Builder::new()
+        .prefix("wharf-cli-test-")
+        .tempdir()
+        .expect("tempdir");
     let sock = dir.path().join("run/wharf.sock");
-    let mut d = Daemon { dir, netns, sock, child: None };
+    let mut d = Daemon {
+        dir,
+        netns,
+        sock,
+        child: None,
+    };
     d.start();
     Some(d)
 }
@@ -59,7 +63,7 @@ impl Daemon {
         let log = std::fs::File::create(self.dir.path().join("wharfd.log")).expect("log file");
         // Only the network namespace changes: the test sees the daemon's mounts.
         let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(format!("--net=/run/netns/{}", self.netns.0))
             .arg("--")
             .arg(sibling("wharfd"))
             .arg("--data-root")
@@ -83,7 +87,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("wharfd did not listen on {} within 20 s; log:\n{}", self.sock.display(), self.log());
+        panic!(
+            "wharfd did not listen on {} within 20 s; log:\n{}",
+            self.sock.display(),
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -102,7 +110,10 @@ impl Daemon {
 
     /// Runs wharf with stdin closed.
     pub fn wharf(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().expect("run wharf")
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wharf")
     }
 
     /// Runs wharf with `input` on stdin.
@@ -124,14 +135,22 @@ impl Daemon {
     /// wharf, asserting success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.wharf(args);
-        assert!(o.status.success(), "wharf {args:?} failed: {}", describe(&o, &self.log()));
+        assert!(
+            o.status.success(),
+            "wharf {args:?} failed: {}",
+            describe(&o, &self.log())
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     /// Imports the busybox root filesystem as `busybox:latest`.
     pub fn import_busybox(&self) {
         let tar = busybox_tar(self.dir.path());
-        let out = self.ok(&["import", tar.to_str().expect("utf-8 path"), "busybox:latest"]);
+        let out = self.ok(&[
+            "import",
+            tar.to_str().expect("utf-8 path"),
+            "busybox:latest",
+        ]);
         assert!(out.trim().starts_with("sha256:"), "import printed {out:?}");
     }
 }
@@ -177,7 +196,7 @@ impl Drop for Daemon {
                 }
             }
         }
-        drop(Command::new("ip").args(["netns", "del", &self.netns]).status());
+        // The network namespace goes when the `netns` field drops.
     }
 }
 
@@ -189,17 +208,63 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
     for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy /bin/busybox (apt-get install busybox-static)");
-    let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
         if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet symlink");
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
+                .expect("applet symlink");
         }
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-        .expect("passwd");
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .expect("passwd");
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
-    let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
     assert!(st.success(), "tar the busybox rootfs");
     tar
+}
+
+/// A network namespace for one test, deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("wcli{}{tag}", std::process::id() % 100_000);
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        drop(Command::new("ip").args(["netns", "del", &self.0]).status());
+    }
+}
+
+/// Whether tests that need root should run (skips with a note outside CI).
+pub fn is_root() -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "wharf CLI tests need root under CI"
+    );
+    eprintln!("skipped: wharf CLI tests need root");
+    false
 }
