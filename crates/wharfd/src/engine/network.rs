@@ -50,9 +50,29 @@ impl Daemon {
         if net.get_network(DEFAULT_NETWORK).is_ok() {
             return Ok(());
         }
+        // Like Docker's default pool: skip subnets the host already routes elsewhere.
+        let mut candidates = vec![self.cfg.nat_subnet.clone()];
+        candidates.extend((32..48).map(|o| format!("172.{o}.0.0/16")));
+        let subnet = candidates
+            .iter()
+            .find(|s| subnet_in_use(s).is_none())
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "create default network: {} and the fallback pools are all routed on this host ({})",
+                    self.cfg.nat_subnet,
+                    subnet_in_use(&self.cfg.nat_subnet).unwrap_or_default()
+                ))
+            })?;
+        if *subnet != self.cfg.nat_subnet {
+            tracing::warn!(
+                "default network: {} is already routed via {}; using {subnet}",
+                self.cfg.nat_subnet,
+                subnet_in_use(&self.cfg.nat_subnet).unwrap_or_default()
+            );
+        }
         let n: HostComputeNetwork = serde_json::from_value(serde_json::json!({
             "Name": DEFAULT_NETWORK, "Type": "NAT",
-            "Ipams": [{"Type": "Static", "Subnets": [{"IpAddressPrefix": self.cfg.nat_subnet}]}]
+            "Ipams": [{"Type": "Static", "Subnets": [{"IpAddressPrefix": subnet}]}]
         }))
         .map_err(|e| ApiError::internal(format!("default network document: {e}")))?;
         net.create_network(n)?;
@@ -244,6 +264,48 @@ impl Daemon {
 }
 
 const HOSTS_MARK: &str = "# containers on this network (wharfd)";
+
+/// The interface through which the host already routes (part of) the IPv4 `prefix`, if any.
+pub fn subnet_in_use(prefix: &str) -> Option<String> {
+    let (addr, len) = prefix.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let len: u32 = len.parse().ok().filter(|l| *l <= 32)?;
+    let mask = |l: u32| if l == 0 { 0 } else { u32::MAX << (32 - l) };
+    let net = u32::from(addr) & mask(len);
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 8 {
+            continue;
+        }
+        // Destination and Mask are little-endian hex; the default route (mask 0) overlaps
+        // everything and is not a conflict.
+        let (Ok(dst), Ok(m)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16)) else {
+            continue;
+        };
+        // The kernel prints the in-memory (network-order) bytes as a native integer.
+        let (dst, m) = (u32::from_be_bytes(dst.to_ne_bytes()), u32::from_be_bytes(m.to_ne_bytes()));
+        if m == 0 {
+            continue;
+        }
+        let shorter = if mask(len).count_ones() < m.count_ones() { mask(len) } else { m };
+        if dst & shorter == net & shorter {
+            return Some(f[0].to_string());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn routed_subnets_are_seen() {
+        // Loopback is always routed (local table aside, 127.0.0.0/8 shows via lo only in
+        // some setups), so test with a subnet no host routes and with the default route skipped.
+        assert_eq!(super::subnet_in_use("203.0.113.0/24"), None);
+        assert_eq!(super::subnet_in_use("bogus"), None);
+    }
+}
 
 /// A free host port, chosen by the kernel.
 fn free_port(proto: &str) -> ApiResult<u16> {
