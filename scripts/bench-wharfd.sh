@@ -32,7 +32,7 @@ cleanup() {
   set +e
   WHARF_HOST=unix://$work/run/wharf.sock "$BIN/wharf" rm -f $(WHARF_HOST=unix://$work/run/wharf.sock "$BIN/wharf" ps -aq 2>/dev/null) >/dev/null 2>&1
   [[ -n ${wpid:-} ]] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
-  ip netns exec "$ns" podman rm -f -a >/dev/null 2>&1
+  nsenter --net=/run/netns/"$ns" -- podman rm -f -a >/dev/null 2>&1
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   ip netns del "$ns"
   rm -rf "$work"
@@ -53,11 +53,11 @@ wpid=$!
 export WHARF_HOST=unix://$work/run/wharf.sock
 for _ in $(seq 100); do [[ -S $work/run/wharf.sock ]] && break; sleep 0.05; done
 "$BIN/wharf" import "$work/busybox.tar" wbench:latest >/dev/null
-ip netns exec "$ns" podman import "$work/busybox.tar" localhost/wbench:latest >/dev/null
+nsenter --net=/run/netns/"$ns" -- podman import "$work/busybox.tar" localhost/wbench:latest >/dev/null
 
 wnet=(); pnet=()
 if [[ $NET == none ]]; then wnet=(--network none); pnet=(--network none); fi
-PODMAN=(ip netns exec "$ns" podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "${pnet[@]}" localhost/wbench true)
+PODMAN=(nsenter --net=/run/netns/"$ns" -- podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "${pnet[@]}" localhost/wbench true)
 WHARF=("$BIN/wharf" run --rm "${wnet[@]}" wbench true)
 # Warm both (first-use costs: image unpack, network creation).
 "${WHARF[@]}"; "${PODMAN[@]}"
@@ -87,7 +87,7 @@ PY
 # Idle memory: five sleeping containers each.
 for i in 1 2 3 4 5; do
   "$BIN/wharf" run -d "${wnet[@]}" wbench sleep 1000 >/dev/null
-  ip netns exec "$ns" podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "${pnet[@]}" localhost/wbench sleep 1000 >/dev/null
+  nsenter --net=/run/netns/"$ns" -- podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "${pnet[@]}" localhost/wbench sleep 1000 >/dev/null
 done
 sleep 3
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
