@@ -296,17 +296,6 @@ pub fn subnet_in_use(prefix: &str) -> Option<String> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn routed_subnets_are_seen() {
-        // Loopback is always routed (local table aside, 127.0.0.0/8 shows via lo only in
-        // some setups), so test with a subnet no host routes and with the default route skipped.
-        assert_eq!(super::subnet_in_use("203.0.113.0/24"), None);
-        assert_eq!(super::subnet_in_use("bogus"), None);
-    }
-}
-
 /// A free host port, chosen by the kernel.
 fn free_port(proto: &str) -> ApiResult<u16> {
     let port = if proto == "udp" {
@@ -316,4 +305,15 @@ fn free_port(proto: &str) -> ApiResult<u16> {
     };
     port.map(|a| a.port())
         .map_err(|e| ApiError::internal(format!("pick a free host port: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn routed_subnets_are_seen() {
+        // Loopback is always routed (local table aside, 127.0.0.0/8 shows via lo only in
+        // some setups), so test with a subnet no host routes and with the default route skipped.
+        assert_eq!(super::subnet_in_use("203.0.113.0/24"), None);
+        assert_eq!(super::subnet_in_use("bogus"), None);
+    }
 }
