@@ -153,6 +153,12 @@ fn run_exec_logs_stop_commit_cp() {
     assert!(logs.contains("started") && logs.contains("bye"), "{logs}");
     assert!(logs.starts_with("20"), "timestamps: {logs}");
 
+    // logs -f follows until the container stops.
+    d.ok(&["run", "-d", "--name", "follow", "busybox", "sh", "-c", "echo first; sleep 0.5; echo second"]);
+    let followed = d.ok(&["logs", "-f", "follow"]);
+    assert_eq!(followed, "first\nsecond\n");
+    d.ok(&["rm", "follow"]);
+
     // A tty run through a pty (script(1) gives the CLI a terminal).
     let out = Command::new("script")
         .args(["-qec", "docker run -it --rm busybox sh -c 'tty; stty size'", "/dev/null"])
