@@ -78,6 +78,8 @@ pub struct Daemon {
     pub containers: Mutex<HashMap<String, Arc<Ctr>>>,
     pub execs: Mutex<HashMap<String, Arc<crate::engine::exec::Exec>>>,
     pub events: broadcast::Sender<Event>,
+    /// The most recent events, for `/events?since=`.
+    pub history: Mutex<std::collections::VecDeque<Event>>,
     pub started: Instant,
     /// Why networking is unavailable, when it is.
     pub net_error: Option<String>,
@@ -122,6 +124,7 @@ impl Daemon {
             containers: Mutex::new(map),
             execs: Mutex::new(HashMap::new()),
             events: broadcast::channel(256).0,
+            history: Mutex::new(std::collections::VecDeque::new()),
             started: Instant::now(),
             net_error,
         })
@@ -190,15 +193,26 @@ impl Daemon {
     }
 
     pub fn emit(&self, kind: &'static str, action: &str, id: &str, attrs: Vec<(String, String)>) {
-        let _ignored_when_nobody_listens = self.events.send(Event {
+        let ev = Event {
             kind,
             action: action.to_string(),
             id: id.to_string(),
             attributes: attrs,
             time_ns: now_ns(),
-        });
+        };
+        {
+            let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            if h.len() >= EVENT_HISTORY {
+                h.pop_front();
+            }
+            h.push_back(ev.clone());
+        }
+        let _ignored_when_nobody_listens = self.events.send(ev);
     }
 }
+
+/// Events kept for `since` queries.
+const EVENT_HISTORY: usize = 1024;
 
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now()

@@ -53,6 +53,11 @@ fn system_images_volumes_networks_and_bad_input() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
     d.ok(&["network", "rm", "backend"]);
 
+    // Past events replay with --since (and the stream ends at --until).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let ev = d.ok(&["events", "--since", "1", "--until", &(now + 1).to_string(), "--format", "{{.Type}} {{.Action}}"]);
+    assert!(ev.contains("network create") && ev.contains("volume destroy"), "{ev}");
+
     // Bad input: clear 4xx, nothing changes.
     let before = d.ok(&["ps", "-aq"]);
     let (st, body) = d.raw("POST", "/v1.50/containers/create", "{not json");

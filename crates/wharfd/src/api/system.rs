@@ -146,7 +146,29 @@ pub async fn info(d: &Arc<Daemon>) -> ApiResult<Resp> {
 
 pub fn events(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
     let mut rx = d.events.subscribe();
-    let until = r.q_i64("until")?;
+    let parse_t = |k: &str| -> crate::error::ApiResult<Option<i64>> {
+        match r.q(k).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<f64>()
+                .map(|f| Some((f * 1e9) as i64))
+                .map_err(|_| crate::error::ApiError::bad_request(format!("invalid value for {k}: {v:?} (want unix seconds)"))),
+        }
+    };
+    let since_ns = parse_t("since")?;
+    let until_ns = parse_t("until")?;
+    let until = until_ns.map(|u| u / 1_000_000_000);
+    let past: Vec<crate::daemon::Event> = match since_ns {
+        Some(s) => d
+            .history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|e| e.time_ns >= s && until_ns.is_none_or(|u| e.time_ns <= u))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
     let filters: serde_json::Value = r
         .q("filters")
         .and_then(|f| serde_json::from_str(f).ok())
@@ -166,7 +188,27 @@ pub fn events(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
             && (want("container", &e.id)
                 || e.attributes.iter().any(|(k, v)| k == "name" && want("container", v)))
     };
+    let render = |e: &crate::daemon::Event| -> Bytes {
+        let attrs: serde_json::Map<String, serde_json::Value> = e
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let mut line = serde_json::to_vec(&json!({
+            "Type": e.kind, "Action": e.action, "status": e.action, "id": e.id,
+            "Actor": {"ID": e.id, "Attributes": attrs},
+            "scope": "local", "time": e.time_ns / 1_000_000_000, "timeNano": e.time_ns,
+        }))
+        .unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    };
     tokio::spawn(async move {
+        for e in past.iter().filter(|e| want_owned(e)) {
+            if tx.send(render(e)).await.is_err() {
+                return;
+            }
+        }
         let deadline = until.map(|u| {
             let now = crate::daemon::now_ns() / 1_000_000_000;
             tokio::time::Instant::now()
@@ -187,19 +229,7 @@ pub fn events(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
             if !want_owned(&e) {
                 continue;
             }
-            let attrs: serde_json::Map<String, serde_json::Value> = e
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            let mut line = serde_json::to_vec(&json!({
-                "Type": e.kind, "Action": e.action, "status": e.action, "id": e.id,
-                "Actor": {"ID": e.id, "Attributes": attrs},
-                "scope": "local", "time": e.time_ns / 1_000_000_000, "timeNano": e.time_ns,
-            }))
-            .unwrap_or_default();
-            line.push(b'\n');
-            if tx.send(Bytes::from(line)).await.is_err() {
+            if tx.send(render(&e)).await.is_err() {
                 return;
             }
         }
