@@ -78,6 +78,8 @@ pub struct Daemon {
     pub containers: Mutex<HashMap<String, Arc<Ctr>>>,
     pub execs: Mutex<HashMap<String, Arc<crate::engine::exec::Exec>>>,
     pub events: broadcast::Sender<Event>,
+    /// The DNS responders of user networks, by network id.
+    pub dns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// The most recent events, for `/events?since=`.
     pub history: Mutex<std::collections::VecDeque<Event>>,
     pub started: Instant,
@@ -125,6 +127,7 @@ impl Daemon {
             execs: Mutex::new(HashMap::new()),
             events: broadcast::channel(256).0,
             history: Mutex::new(std::collections::VecDeque::new()),
+            dns: Mutex::new(HashMap::new()),
             started: Instant::now(),
             net_error,
         })

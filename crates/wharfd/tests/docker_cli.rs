@@ -200,6 +200,10 @@ fn networks_resolve_names_and_publish_ports() {
     d.ok(&["run", "-d", "--name", "db", "--network", "app", "busybox", "sh", "-c", "echo dbdata > /tmp/index.html; httpd -f -p 80 -h /tmp"]);
     let got = d.ok(&["run", "--rm", "--network", "app", "busybox", "wget", "-qO-", "http://db/index.html"]);
     assert_eq!(got, "dbdata\n");
+    // The embedded DNS responder on the network's gateway answers peer names.
+    let db_ip = d.ok(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "db"]);
+    let ns = d.ok(&["run", "--rm", "--network", "app", "busybox", "nslookup", "db"]);
+    assert!(ns.contains(db_ip.trim()), "nslookup db: {ns} (want {db_ip})");
 
     // Published port, reached from the daemon's host namespace via localhost and its address.
     d.ok(&["run", "-d", "--name", "pub", "-p", "18080:80", "busybox", "sh", "-c", "echo published > /tmp/index.html; httpd -f -p 80 -h /tmp"]);

@@ -185,6 +185,7 @@ pub fn remove(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
         )));
     }
     d.hns()?.delete_network(&n.id)?;
+    d.stop_dns(&n.id);
     d.emit("network", "destroy", &n.id, vec![("name".into(), n.name)]);
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -2,6 +2,7 @@
 //! Services are called here; Docker wire types stay in [`crate::api`].
 
 pub mod containers;
+pub mod dns;
 pub mod exec;
 pub mod images;
 pub mod logs;

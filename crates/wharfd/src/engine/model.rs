@@ -218,6 +218,9 @@ pub struct NetAttachment {
     pub mac: String,
     /// Published ports actually bound: (container port/proto, host ip, host port).
     pub ports: Vec<(String, String, u16)>,
+    /// The network's DNS responder answers on the gateway (user networks).
+    #[serde(default)]
+    pub dns: bool,
 }
 
 /// A mount the container got, as inspect reports it.

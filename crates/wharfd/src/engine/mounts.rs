@@ -301,7 +301,12 @@ impl Daemon {
             })?;
             hosts.push_str(&format!("{addr}\t{name}\n"));
         }
-        let resolv = self.resolv_conf(&rec.host.dns, &rec.host.dns_search, &rec.host.dns_options);
+        let mut resolv = self.resolv_conf(&rec.host.dns, &rec.host.dns_search, &rec.host.dns_options);
+        if let Some(n) = net.as_ref().filter(|n| n.dns && rec.host.dns.is_empty()) {
+            // User networks: the embedded responder first (peers by name, the rest forwarded).
+            let rest: String = resolv.lines().filter(|l| !l.starts_with("nameserver")).map(|l| format!("{l}\n")).collect();
+            resolv = format!("nameserver {}\n{rest}options ndots:0\n", n.gateway);
+        }
         let host_mode = rec.host.network_mode == "host";
         for (file, content) in [
             ("hostname", format!("{hostname}\n")),

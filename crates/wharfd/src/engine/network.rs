@@ -178,11 +178,16 @@ impl Daemon {
                 gateway: gw,
                 mac: ep.mac_address.replace('-', ":").to_ascii_lowercase(),
                 ports,
+                dns: false,
             })
         })
         .await
         .map_err(|e| ApiError::internal(format!("network setup: {e}")))??;
         let path = self.hns()?.namespace_path(&att.namespace_id);
+        let mut att = att;
+        if att.network != DEFAULT_NETWORK {
+            att.dns = self.ensure_dns(&att.network_id, &att.gateway);
+        }
         c.lock().net = Some(att);
         self.persist(c)?;
         Ok(NetSetup {

@@ -552,6 +552,10 @@ impl Daemon {
             let shim = self.shim(&c.id);
             if shim.alive().await {
                 tracing::info!("re-attached to container {}", c.id);
+                let dns = c.lock().net.as_ref().filter(|n| n.dns).map(|n| (n.network_id.clone(), n.gateway.clone()));
+                if let Some((net, gw)) = dns {
+                    self.ensure_dns(&net, &gw);
+                }
                 self.monitor(c.clone());
             } else {
                 let exit = shim.exit_file();
