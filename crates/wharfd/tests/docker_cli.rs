@@ -255,6 +255,8 @@ fn options_limits_restart_policies_and_escapes() {
     // The default seccomp profile refuses unshare; --privileged lifts it.
     let o = d.docker(&["run", "--rm", "busybox", "unshare", "-U", "true"]);
     assert!(!o.status.success(), "unshare under the default profile");
+    // Docker's allow-list widens with the capability: SYS_ADMIN allows unshare.
+    assert_eq!(d.ok(&["run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", "unshare -m true && echo yes"]), "yes\n");
 
     // Limits reach the cgroup.
     let mem = d.ok(&["run", "--rm", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"]);

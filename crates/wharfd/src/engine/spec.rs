@@ -126,24 +126,29 @@ const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// Syscalls the default profile refuses with EPERM: kernel modules and keyrings, clocks,
-/// reboot and swap, raw kernel memory and tracing interfaces, new mount API and namespace
-/// juggling — what Docker's allowlist leaves out for a container without extra capabilities.
-const DENIED_SYSCALLS: &[&str] = &[
-    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-    "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-    "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp",
-    "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "mount",
-    "mount_setattr", "move_mount", "move_pages", "name_to_handle_at", "nfsservctl",
-    "open_by_handle_at", "open_tree", "perf_event_open", "personality", "pivot_root",
-    "process_vm_readv", "process_vm_writev", "ptrace", "query_module", "quotactl",
-    "reboot", "request_key", "set_mempolicy", "setns", "settimeofday", "stime", "swapoff",
-    "swapon", "syslog", "sysfs", "umount", "umount2", "unshare", "uselib", "userfaultfd",
-    "ustat", "vm86", "vm86old",
+/// Syscalls Docker's profile adds when the container holds a capability beyond the default set.
+const CAP_SYSCALLS: &[(&str, &[&str])] = &[
+    ("CAP_SYS_ADMIN", &[
+        "bpf", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie",
+        "mount", "mount_setattr", "move_mount", "name_to_handle_at", "open_tree",
+        "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns",
+        "syslog", "umount", "umount2", "unshare",
+    ]),
+    ("CAP_SYS_BOOT", &["reboot"]),
+    ("CAP_SYS_MODULE", &["delete_module", "init_module", "finit_module"]),
+    ("CAP_SYS_PACCT", &["acct"]),
+    ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"]),
+    ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
+    ("CAP_SYS_TIME", &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
+    ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
+    ("CAP_SYS_NICE", &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
+    ("CAP_SYSLOG", &["syslog"]),
+    ("CAP_BPF", &["bpf"]),
+    ("CAP_PERFMON", &["perf_event_open"]),
 ];
 
 /// The default seccomp profile (omitted for `--privileged` or `seccomp=unconfined`).
-fn seccomp(c: &Container) -> Option<Value> {
+fn seccomp(c: &Container, caps: &[String]) -> Option<Value> {
     if c.host.privileged
         || c.host
             .security_opt
@@ -152,22 +157,20 @@ fn seccomp(c: &Container) -> Option<Value> {
     {
         return None;
     }
-    let mut rules = vec![
-        json!({"names": DENIED_SYSCALLS, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}),
-        // clone3 passes its flags in memory seccomp cannot read: ENOSYS makes libc fall back
-        // to clone, whose flags are checked below.
-        json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
-    ];
-    // clone with any namespace flag (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET).
-    for flag in [0x0002_0000u64, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000] {
-        rules.push(json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}]}));
+    // Docker's allow-list for the default capability set (kept in hcs), widened by the
+    // syscalls of each extra capability the container holds, as Docker does.
+    let mut profile = serde_json::to_value(hcs::seccomp::default_profile()).ok()?;
+    let extra: Vec<&str> = CAP_SYSCALLS
+        .iter()
+        .filter(|(cap, _)| caps.iter().any(|c| c == cap))
+        .flat_map(|(_, names)| names.iter().copied())
+        .collect();
+    if !extra.is_empty() {
+        if let Some(rules) = profile["syscalls"].as_array_mut() {
+            rules.push(json!({"names": extra, "action": "SCMP_ACT_ALLOW"}));
+        }
     }
-    Some(json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": rules,
-    }))
+    Some(profile)
 }
 
 /// Everything the spec needs besides the container record.
@@ -272,7 +275,7 @@ pub fn build(c: &Container, i: SpecInputs<'_>) -> Value {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
     }
-    if let Some(s) = seccomp(c) {
+    if let Some(s) = seccomp(c, &i.caps) {
         linux["seccomp"] = s;
     }
     let mut user = json!({"uid": i.uid, "gid": i.gid});
