@@ -149,6 +149,12 @@ fn run_exec_logs_stop_commit_cp() {
     assert_eq!(d.ok(&["exec", "web", "echo", "hi"]), "hi\n");
     let o = d.docker(&["exec", "web", "sh", "-c", "exit 3"]);
     assert_eq!(o.status.code(), Some(3));
+    // cp of a directory from a running container freezes it for the walk and thaws it after.
+    let o = d.docker(&["cp", "web:/etc", "-"]);
+    assert!(o.status.success());
+    let names: Vec<String> = tar::Archive::new(&o.stdout[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert!(names.iter().any(|n| n == "etc/passwd"), "{names:?}");
+    wait_for(|| d.ok(&["inspect", "--format", "{{.State.Status}}", "web"]).trim() == "running");
     let top = d.ok(&["top", "web"]);
     assert!(top.contains("sleep") || top.contains("sh"), "{top}");
     d.ok(&["stop", "web"]);

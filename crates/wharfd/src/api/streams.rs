@@ -375,7 +375,14 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
         let (resp, tx) = http::stream(StatusCode::OK, "application/x-tar");
         let is_dir = meta.is_dir();
         let entry_name = if path == "/" { ".".to_string() } else { name.clone() };
-        tokio::task::spawn_blocking(move || {
+        // A running container could swap a directory for a symlink while the walk below it is
+        // under way (the CVE-2018-15664 race): it is frozen for the copy, as Docker does.
+        let freeze = is_dir && c.lock().state.status == Status::Running;
+        if freeze {
+            d.shim(&c.id).call_ok(&Request::Pause).await?;
+        }
+        let (shim, cid) = (d.shim(&c.id), c.id.clone());
+        let walk = tokio::task::spawn_blocking(move || {
             let _root = root;
             let _fd = fd;
             let w = http::BodyWriter(tx);
@@ -390,6 +397,14 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
             };
             if let Err(e) = r.and_then(|_| b.finish()) {
                 tracing::warn!("archive: {e}");
+            }
+        });
+        tokio::spawn(async move {
+            drop(walk.await);
+            if freeze {
+                if let Err(e) = shim.call_ok(&Request::Resume).await {
+                    tracing::warn!("resume {cid} after copy: {e}");
+                }
             }
         });
         resp
