@@ -90,7 +90,9 @@ pub enum Request {
         console_size: Option<(u16, u16)>,
     },
     /// HCS properties (`PropertyQuery` JSON in, `Properties` JSON out in `properties`).
-    Properties { query: serde_json::Value },
+    Properties {
+        query: serde_json::Value,
+    },
     /// Pids of the container's processes.
     Pids,
 }

@@ -144,7 +144,10 @@ impl Daemon {
     /// The monitor's state directory. Short (`<exec-root>/s/<24 hex>`): its socket path must
     /// fit in `sockaddr_un` (108 bytes).
     pub fn shim_dir(&self, id: &str) -> PathBuf {
-        self.cfg.exec_root.join("s").join(id.get(..24).unwrap_or(id))
+        self.cfg
+            .exec_root
+            .join("s")
+            .join(id.get(..24).unwrap_or(id))
     }
 
     pub fn log_path(&self, id: &str) -> PathBuf {

@@ -9,7 +9,11 @@ use wharfd::config::Config;
 use wharfd::daemon::Daemon;
 
 #[derive(Parser, Debug)]
-#[command(name = "wharfd", version, about = "wharf's container engine (Docker Engine API on a unix socket)")]
+#[command(
+    name = "wharfd",
+    version,
+    about = "wharf's container engine (Docker Engine API on a unix socket)"
+)]
 struct Args {
     /// TOML configuration file.
     #[arg(long)]
@@ -126,7 +130,9 @@ fn init_tracing(debug: bool) {
     }
     impl tracing::Subscriber for Stderr {
         fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
-            let ours = m.target().starts_with("wharfd") || m.target().starts_with("images") || m.target().starts_with("hns");
+            let ours = m.target().starts_with("wharfd")
+                || m.target().starts_with("images")
+                || m.target().starts_with("hns");
             *m.level() <= tracing::Level::INFO || (self.debug && ours)
         }
         fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
@@ -147,7 +153,12 @@ fn init_tracing(debug: bool) {
             }
             let mut v = V(String::new());
             e.record(&mut v);
-            eprintln!("wharfd {} {}: {}", e.metadata().level(), e.metadata().target(), v.0);
+            eprintln!(
+                "wharfd {} {}: {}",
+                e.metadata().level(),
+                e.metadata().target(),
+                v.0
+            );
         }
         fn enter(&self, _: &tracing::span::Id) {}
         fn exit(&self, _: &tracing::span::Id) {}

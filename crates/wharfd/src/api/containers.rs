@@ -30,8 +30,13 @@ struct CreateBody {
 pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
     let name = r.q("name").map(str::to_string);
     let body: CreateBody = r.json().await?;
-    let (id, warnings) = d.create_container(name, body.config, body.host_config).await?;
-    Ok(json(StatusCode::CREATED, &json!({"Id": id, "Warnings": warnings})))
+    let (id, warnings) = d
+        .create_container(name, body.config, body.host_config)
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": id, "Warnings": warnings}),
+    ))
 }
 
 /// "Up 3 seconds", "Exited (0) 5 minutes ago", "Created", ... as `docker ps` shows.
@@ -53,7 +58,10 @@ fn status_text(c: &Container) -> String {
     let now = now_ns();
     match c.state.status {
         Status::Running => format!("Up {}", human_duration(now - c.state.started_at_ns)),
-        Status::Paused => format!("Up {} (Paused)", human_duration(now - c.state.started_at_ns)),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - c.state.started_at_ns)
+        ),
         Status::Restarting => "Restarting".into(),
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
@@ -76,7 +84,10 @@ fn ports_json(c: &Container) -> Vec<Value> {
     }
     for k in c.config.exposed_ports.keys() {
         let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
-        let published = c.net.as_ref().is_some_and(|n| n.ports.iter().any(|x| &x.0 == k));
+        let published = c
+            .net
+            .as_ref()
+            .is_some_and(|n| n.ports.iter().any(|x| &x.0 == k));
         if !published {
             out.push(json!({"PrivatePort": p.parse::<u16>().unwrap_or(0), "Type": proto}));
         }
@@ -94,10 +105,15 @@ fn command_line(c: &Container) -> String {
 }
 
 fn matches_filters(c: &Container, f: &Value) -> bool {
-    let Some(obj) = f.as_object() else { return true };
+    let Some(obj) = f.as_object() else {
+        return true;
+    };
     for (k, v) in obj {
         let vals: Vec<String> = match v {
-            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             Value::Object(o) => o.keys().cloned().collect(),
             _ => continue,
         };
@@ -109,9 +125,16 @@ fn matches_filters(c: &Container, f: &Value) -> bool {
                 Some((lk, lv)) => c.config.labels.get(lk).is_some_and(|x| x == lv),
                 None => c.config.labels.contains_key(want),
             },
-            "ancestor" => c.image == *want || c.image_id.contains(want.as_str()) || c.image_ref.contains(want.as_str()),
+            "ancestor" => {
+                c.image == *want
+                    || c.image_id.contains(want.as_str())
+                    || c.image_ref.contains(want.as_str())
+            }
             "exited" => c.state.status == Status::Exited && want.parse() == Ok(c.state.exit_code),
-            "network" => c.net.as_ref().is_some_and(|n| n.network == *want || n.network_id == *want),
+            "network" => c
+                .net
+                .as_ref()
+                .is_some_and(|n| n.network == *want || n.network_id == *want),
             _ => true,
         });
         if !ok {
@@ -250,7 +273,11 @@ pub async fn start(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
 
 pub async fn stop(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
-    let sig = r.q("signal").filter(|s| !s.is_empty()).map(parse_signal).transpose()?;
+    let sig = r
+        .q("signal")
+        .filter(|s| !s.is_empty())
+        .map(parse_signal)
+        .transpose()?;
     if d.stop_container(&c, r.q_i64("t")?, sig).await? {
         Ok(empty(StatusCode::NO_CONTENT))
     } else {
@@ -260,7 +287,11 @@ pub async fn stop(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
 
 pub async fn restart(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
-    let sig = r.q("signal").filter(|s| !s.is_empty()).map(parse_signal).transpose()?;
+    let sig = r
+        .q("signal")
+        .filter(|s| !s.is_empty())
+        .map(parse_signal)
+        .transpose()?;
     d.stop_container(&c, r.q_i64("t")?, sig).await?;
     d.start_container(&c).await?;
     d.emit("container", "restart", &c.id, vec![]);
@@ -283,7 +314,9 @@ pub fn wait(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
     let cond = r.q("condition").unwrap_or("not-running").to_string();
     if !matches!(cond.as_str(), "not-running" | "next-exit" | "removed" | "") {
-        return Err(ApiError::bad_request(format!("invalid condition: {cond:?}")));
+        return Err(ApiError::bad_request(format!(
+            "invalid condition: {cond:?}"
+        )));
     }
     let mut exits = c.exits.subscribe();
     let mut removed = c.removed.subscribe();
@@ -303,7 +336,9 @@ pub fn wait(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
                     }
                 }
                 _ => {
-                    while c.lock().state.status.is_live() || c.lock().state.status == Status::Restarting {
+                    while c.lock().state.status.is_live()
+                        || c.lock().state.status == Status::Restarting
+                    {
                         tokio::select! {
                             r = exits.changed() => if r.is_err() { break },
                             _ = removed.changed() => break,
@@ -334,7 +369,8 @@ pub fn wait(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
 
 pub async fn remove(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
-    d.remove_container(&c, r.q_bool("force"), r.q_bool("v")).await?;
+    d.remove_container(&c, r.q_bool("force"), r.q_bool("v"))
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -358,7 +394,10 @@ fn running(c: &Arc<Ctr>) -> ApiResult<()> {
     if c.lock().state.status.is_live() {
         Ok(())
     } else {
-        Err(ApiError::conflict(format!("container {} is not running", c.id)))
+        Err(ApiError::conflict(format!(
+            "container {} is not running",
+            c.id
+        )))
     }
 }
 
@@ -376,7 +415,11 @@ pub async fn top(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
             .to_string();
         let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|v| v.split_whitespace().next().unwrap_or("0").to_string()))
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .map(|v| v.split_whitespace().next().unwrap_or("0").to_string())
+            })
             .unwrap_or_default();
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
@@ -387,7 +430,16 @@ pub async fn top(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
                     .join(" ")
             })
             .unwrap_or_default();
-        procs.push(vec![uid, pid.to_string(), ppid, "0".into(), "".into(), "?".into(), "00:00:00".into(), cmd]);
+        procs.push(vec![
+            uid,
+            pid.to_string(),
+            ppid,
+            "0".into(),
+            "".into(),
+            "?".into(),
+            "00:00:00".into(),
+            cmd,
+        ]);
     }
     Ok(json(
         StatusCode::OK,
@@ -414,7 +466,10 @@ async fn stats_once(d: &Arc<Daemon>, c: &Arc<Ctr>, prev: &Value) -> Value {
         .ok()
         .and_then(|s| {
             s.lines().next().map(|l| {
-                l.split_whitespace().skip(1).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>()
+                l.split_whitespace()
+                    .skip(1)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum::<u64>()
                     * (1_000_000_000 / 100)
             })
         })
@@ -425,7 +480,11 @@ async fn stats_once(d: &Arc<Daemon>, c: &Arc<Ctr>, prev: &Value) -> Value {
     } else {
         std::fs::read_to_string("/proc/meminfo")
             .ok()
-            .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+            .and_then(|m| {
+                m.lines()
+                    .next()
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
             .unwrap_or(0)
             * 1024
     };
@@ -454,10 +513,15 @@ pub async fn stats(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let one_shot = r.q_bool("one-shot");
     let empty_stats = json!({"read": "0001-01-01T00:00:00Z", "cpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0}});
     if !c.lock().state.status.is_live() {
-        return Ok(json(StatusCode::OK, &json!({"name": format!("/{}", c.lock().name), "id": c.id, "read": "0001-01-01T00:00:00Z", "cpu_stats": {}, "precpu_stats": {}, "memory_stats": {}, "pids_stats": {}})));
+        return Ok(json(
+            StatusCode::OK,
+            &json!({"name": format!("/{}", c.lock().name), "id": c.id, "read": "0001-01-01T00:00:00Z", "cpu_stats": {}, "precpu_stats": {}, "memory_stats": {}, "pids_stats": {}}),
+        ));
     }
     if !stream {
-        let first = if one_shot { empty_stats } else {
+        let first = if one_shot {
+            empty_stats
+        } else {
             let f = stats_once(d, &c, &empty_stats).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
             f
@@ -486,7 +550,9 @@ pub async fn stats(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
 }
 
 fn parse_time(v: Option<&str>) -> ApiResult<i64> {
-    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else { return Ok(0) };
+    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else {
+        return Ok(0);
+    };
     if let Ok(f) = v.parse::<f64>() {
         return Ok((f * 1e9) as i64);
     }
@@ -499,7 +565,10 @@ pub fn logs(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
     let tail = match r.q("tail") {
         None | Some("all") | Some("") => None,
-        Some(t) => Some(t.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail value {t:?}")))?),
+        Some(t) => Some(
+            t.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid tail value {t:?}")))?,
+        ),
     };
     let o = LogOpts {
         stdout: r.q_bool("stdout"),
@@ -514,7 +583,11 @@ pub fn logs(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     if !o.stdout && !o.stderr {
         return Err(ApiError::bad_request("you must choose at least one stream"));
     }
-    let ctype = if o.raw { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ctype = if o.raw {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     let (resp, tx) = http::stream(StatusCode::OK, ctype);
     tokio::spawn(d.clone().stream_logs(c, o, tx));
     Ok(resp)
@@ -525,11 +598,17 @@ pub async fn resize(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let h = r.q_i64("h")?.unwrap_or(0);
     let w = r.q_i64("w")?.unwrap_or(0);
     if !(0..=65535).contains(&h) || !(0..=65535).contains(&w) {
-        return Err(ApiError::bad_request("invalid resize: h and w must be 0..65535"));
+        return Err(ApiError::bad_request(
+            "invalid resize: h and w must be 0..65535",
+        ));
     }
     running(&c)?;
     d.shim(&c.id)
-        .call_ok(&hcs::shim::Request::Resize { height: h as u16, width: w as u16, exec_id: None })
+        .call_ok(&hcs::shim::Request::Resize {
+            height: h as u16,
+            width: w as u16,
+            exec_id: None,
+        })
         .await?;
     Ok(empty(StatusCode::OK))
 }
@@ -546,22 +625,31 @@ pub async fn prune(d: &Arc<Daemon>) -> ApiResult<Resp> {
     for c in d.all_containers() {
         let st = c.lock().state.status;
         if matches!(st, Status::Exited | Status::Created | Status::Dead)
-            && d.remove_container(&c, false, false).await.is_ok() {
-                deleted.push(c.id.clone());
-            }
+            && d.remove_container(&c, false, false).await.is_ok()
+        {
+            deleted.push(c.id.clone());
+        }
     }
-    Ok(json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
 }
 
 pub async fn archive_get(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
-    let path = r.q("path").ok_or_else(|| ApiError::bad_request("archive: missing query parameter path"))?;
+    let path = r
+        .q("path")
+        .ok_or_else(|| ApiError::bad_request("archive: missing query parameter path"))?;
     crate::api::streams::archive_get(d, &c, path, r.method == hyper::Method::HEAD).await
 }
 
 pub async fn archive_put(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
     let c = d.lookup(id)?;
-    let path = r.q("path").ok_or_else(|| ApiError::bad_request("archive: missing query parameter path"))?.to_string();
+    let path = r
+        .q("path")
+        .ok_or_else(|| ApiError::bad_request("archive: missing query parameter path"))?
+        .to_string();
     let body = r.body_bytes(1 << 30).await?;
     crate::api::streams::archive_put(d, &c, &path, body).await
 }

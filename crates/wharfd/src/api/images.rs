@@ -69,7 +69,11 @@ pub async fn history(d: &Arc<Daemon>, name: &str) -> ApiResult<Resp> {
     let mut out = Vec::new();
     for (i, h) in hist.iter().rev().enumerate() {
         let empty = h["empty_layer"].as_bool().unwrap_or(false);
-        let size = if empty { 0 } else { layer.next().map_or(0, |l| l.size) };
+        let size = if empty {
+            0
+        } else {
+            layer.next().map_or(0, |l| l.size)
+        };
         let created = h["created"]
             .as_str()
             .and_then(crate::engine::images::parse_rfc3339)
@@ -84,16 +88,28 @@ pub async fn history(d: &Arc<Daemon>, name: &str) -> ApiResult<Resp> {
 }
 
 fn auth_from_header(r: &Req) -> Auth {
-    let Some(h) = r.header("x-registry-auth") else { return Auth::Anonymous };
+    let Some(h) = r.header("x-registry-auth") else {
+        return Auth::Anonymous;
+    };
     use base64::Engine;
     let raw = base64::engine::general_purpose::URL_SAFE
-        .decode(h.trim_end_matches('=').to_string() + &"=".repeat((4 - h.trim_end_matches('=').len() % 4) % 4))
+        .decode(
+            h.trim_end_matches('=').to_string()
+                + &"=".repeat((4 - h.trim_end_matches('=').len() % 4) % 4),
+        )
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(h))
         .unwrap_or_default();
     let v: Value = serde_json::from_slice(&raw).unwrap_or(json!({}));
-    match (v["username"].as_str(), v["password"].as_str(), v["identitytoken"].as_str()) {
+    match (
+        v["username"].as_str(),
+        v["password"].as_str(),
+        v["identitytoken"].as_str(),
+    ) {
         (_, _, Some(t)) if !t.is_empty() => Auth::Bearer(t.to_string()),
-        (Some(u), Some(p), _) if !u.is_empty() => Auth::Basic { username: u.into(), password: p.into() },
+        (Some(u), Some(p), _) if !u.is_empty() => Auth::Basic {
+            username: u.into(),
+            password: p.into(),
+        },
         _ => Auth::Anonymous,
     }
 }
@@ -112,14 +128,22 @@ fn progress_line(e: &Event, push: bool) -> Option<Value> {
     };
     Some(match e.step {
         Step::Resolving => return None,
-        Step::Downloading => json!({"status": "Downloading", "progressDetail": detail(e), "id": id}),
+        Step::Downloading => {
+            json!({"status": "Downloading", "progressDetail": detail(e), "id": id})
+        }
         Step::Uploading => json!({"status": "Pushing", "progressDetail": detail(e), "id": id}),
         Step::Writing => json!({"status": "Writing", "progressDetail": detail(e), "id": id}),
         Step::Verifying => json!({"status": "Verifying Checksum", "progressDetail": {}, "id": id}),
         Step::Unpacking => json!({"status": "Extracting", "progressDetail": detail(e), "id": id}),
-        Step::Exists => json!({"status": if push { "Layer already exists" } else { "Already exists" }, "progressDetail": {}, "id": id}),
-        Step::Mounted => json!({"status": "Mounted from another repository", "progressDetail": {}, "id": id}),
-        Step::Done => json!({"status": if push { "Pushed" } else { "Download complete" }, "progressDetail": {}, "id": id}),
+        Step::Exists => {
+            json!({"status": if push { "Layer already exists" } else { "Already exists" }, "progressDetail": {}, "id": id})
+        }
+        Step::Mounted => {
+            json!({"status": "Mounted from another repository", "progressDetail": {}, "id": id})
+        }
+        Step::Done => {
+            json!({"status": if push { "Pushed" } else { "Download complete" }, "progressDetail": {}, "id": id})
+        }
     })
 }
 
@@ -159,11 +183,17 @@ where
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| images::Error::Internal { step: "start registry runtime", reason: e.to_string() })?;
+            .map_err(|e| images::Error::Internal {
+                step: "start registry runtime",
+                reason: e.to_string(),
+            })?;
         rt.block_on(f())
     })
     .await
-    .map_err(|e| images::Error::Internal { step: "registry task", reason: e.to_string() })?
+    .map_err(|e| images::Error::Internal {
+        step: "registry task",
+        reason: e.to_string(),
+    })?
 }
 
 fn registry_opts(d: &Daemon, r: &Req) -> ApiResult<RegistryOptions> {
@@ -202,23 +232,37 @@ pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
     let d = d.clone();
     tokio::spawn(async move {
         let tagname = reference.tag().unwrap_or("latest").to_string();
-        send_line(&tx, &json!({"status": format!("Pulling from {}", reference.repository()), "id": tagname})).await;
+        send_line(
+            &tx,
+            &json!({"status": format!("Pulling from {}", reference.repository()), "id": tagname}),
+        )
+        .await;
         let (progress, task) = progress_to(tx.clone(), false);
         let before = d.images.images.get(&reference).ok();
         let result = {
             let (svc, r2, p2) = (d.images.clone(), reference.clone(), progress.clone());
-            on_own_runtime(move || async move { images::registry::pull(&svc, &r2, &opts, &p2).await }).await
+            on_own_runtime(
+                move || async move { images::registry::pull(&svc, &r2, &opts, &p2).await },
+            )
+            .await
         };
         drop(progress);
         drop(task.await);
         match result {
             Ok(rec) => {
-                send_line(&tx, &json!({"status": format!("Digest: {}", rec.target.digest)})).await;
+                send_line(
+                    &tx,
+                    &json!({"status": format!("Digest: {}", rec.target.digest)}),
+                )
+                .await;
                 let same = before.is_some_and(|b| b.target.digest == rec.target.digest);
                 let msg = if same {
                     format!("Status: Image is up to date for {}", reference.familiar())
                 } else {
-                    format!("Status: Downloaded newer image for {}", reference.familiar())
+                    format!(
+                        "Status: Downloaded newer image for {}",
+                        reference.familiar()
+                    )
                 };
                 send_line(&tx, &json!({"status": msg})).await;
                 d.emit("image", "pull", &reference.to_string(), vec![]);
@@ -243,14 +287,19 @@ async fn import(d: &Arc<Daemon>, mut r: Req, src: &str) -> ApiResult<Resp> {
     let message = r.q("message").map(str::to_string);
     let changes = parse_changes(&r.q_all("changes"))?;
     let target = if repo.is_empty() {
-        Reference::parse(&format!("wharf.local/import/{}:latest", &crate::engine::containers::random_id()[..12]))?
+        Reference::parse(&format!(
+            "wharf.local/import/{}:latest",
+            &crate::engine::containers::random_id()[..12]
+        ))?
     } else if tag.is_empty() {
         Reference::parse(&repo)?
     } else {
         Reference::parse(&format!("{repo}:{tag}"))?
     };
     let body = r.body_bytes(8 << 30).await?;
-    let id = d.import_rootfs(body.to_vec(), target.clone(), changes, message).await?;
+    let id = d
+        .import_rootfs(body.to_vec(), target.clone(), changes, message)
+        .await?;
     d.emit("image", "import", &id, vec![]);
     Ok(json(StatusCode::OK, &json!({"status": id})))
 }
@@ -269,7 +318,10 @@ pub fn parse_changes(list: &[String]) -> ApiResult<Option<serde_json::Map<String
         }
     };
     for c in list {
-        let (ins, arg) = c.trim().split_once(char::is_whitespace).unwrap_or((c.trim(), ""));
+        let (ins, arg) = c
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((c.trim(), ""));
         let arg = arg.trim();
         match ins.to_ascii_uppercase().as_str() {
             "CMD" => { m.insert("Cmd".into(), words(arg)); }
@@ -309,7 +361,11 @@ pub fn parse_changes(list: &[String]) -> ApiResult<Option<serde_json::Map<String
 
 pub async fn push(d: &Arc<Daemon>, name: &str, r: Req) -> ApiResult<Resp> {
     let tag = r.q("tag").unwrap_or("").to_string();
-    let full = if tag.is_empty() { name.to_string() } else { format!("{name}:{tag}") };
+    let full = if tag.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}:{tag}")
+    };
     let reference = Reference::parse(&full)?;
     // The image must exist locally before anything streams.
     d.find_image(&reference.to_string()).await?;
@@ -317,18 +373,29 @@ pub async fn push(d: &Arc<Daemon>, name: &str, r: Req) -> ApiResult<Resp> {
     let (resp, tx) = http::stream(StatusCode::OK, "application/json");
     let d = d.clone();
     tokio::spawn(async move {
-        send_line(&tx, &json!({"status": format!("The push refers to repository [{}]", reference.name())})).await;
+        send_line(
+            &tx,
+            &json!({"status": format!("The push refers to repository [{}]", reference.name())}),
+        )
+        .await;
         let (progress, task) = progress_to(tx.clone(), true);
         let result = {
             let (svc, r2, p2) = (d.images.clone(), reference.clone(), progress.clone());
-            on_own_runtime(move || async move { images::registry::push(&svc, &r2, &r2, &opts, &p2).await }).await
+            on_own_runtime(move || async move {
+                images::registry::push(&svc, &r2, &r2, &opts, &p2).await
+            })
+            .await
         };
         drop(progress);
         drop(task.await);
         match result {
             Ok(desc) => {
                 let t = reference.tag().unwrap_or("latest").to_string();
-                send_line(&tx, &json!({"status": format!("{t}: digest: {} size: {}", desc.digest, desc.size)})).await;
+                send_line(
+                    &tx,
+                    &json!({"status": format!("{t}: digest: {} size: {}", desc.digest, desc.size)}),
+                )
+                .await;
                 send_line(&tx, &json!({"progressDetail": {}, "aux": {"Tag": t, "Digest": desc.digest.to_string(), "Size": desc.size}})).await;
                 d.emit("image", "push", &reference.to_string(), vec![]);
             }
@@ -343,14 +410,26 @@ pub async fn push(d: &Arc<Daemon>, name: &str, r: Req) -> ApiResult<Resp> {
 
 pub async fn tag(d: &Arc<Daemon>, name: &str, r: &Req) -> ApiResult<Resp> {
     let (_, res) = d.find_image(name).await?;
-    let repo = r.q("repo").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("tag: missing query parameter repo"))?;
+    let repo = r
+        .q("repo")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("tag: missing query parameter repo"))?;
     let full = match r.q("tag").filter(|s| !s.is_empty()) {
         Some(t) => format!("{repo}:{t}"),
         None => repo.to_string(),
     };
     let target = Reference::parse(&full)?;
-    d.images.images.put(&target, res.record.target.clone(), res.record.labels.clone())?;
-    d.emit("image", "tag", res.manifest.config.digest.as_ref(), vec![("name".into(), target.familiar())]);
+    d.images.images.put(
+        &target,
+        res.record.target.clone(),
+        res.record.labels.clone(),
+    )?;
+    d.emit(
+        "image",
+        "tag",
+        res.manifest.config.digest.as_ref(),
+        vec![("name".into(), target.familiar())],
+    );
     Ok(http::empty(StatusCode::CREATED))
 }
 
@@ -360,11 +439,32 @@ pub async fn remove(d: &Arc<Daemon>, name: &str, r: &Req) -> ApiResult<Resp> {
     let id = res.manifest.config.digest.to_string();
     // Names pointing at this image: removing by id removes them all (with force if several).
     let all = d.list_images().await?;
-    let names: Vec<String> = all.iter().find(|i| i.id == id).map(|i| i.names.clone()).unwrap_or_default();
-    let by_id = name.trim_start_matches("sha256:").chars().all(|c| c.is_ascii_hexdigit()) && !names.iter().any(|n| n == name);
-    let targets: Vec<String> = if by_id { d.images.images.list()?.into_iter().filter(|rec| {
-        Reference::parse(&rec.name).ok().and_then(|r| d.images.resolve_host(&r).ok()).is_some_and(|x| x.manifest.config.digest.to_string() == id)
-    }).map(|rec| rec.name).collect() } else { vec![reference.clone()] };
+    let names: Vec<String> = all
+        .iter()
+        .find(|i| i.id == id)
+        .map(|i| i.names.clone())
+        .unwrap_or_default();
+    let by_id = name
+        .trim_start_matches("sha256:")
+        .chars()
+        .all(|c| c.is_ascii_hexdigit())
+        && !names.iter().any(|n| n == name);
+    let targets: Vec<String> = if by_id {
+        d.images
+            .images
+            .list()?
+            .into_iter()
+            .filter(|rec| {
+                Reference::parse(&rec.name)
+                    .ok()
+                    .and_then(|r| d.images.resolve_host(&r).ok())
+                    .is_some_and(|x| x.manifest.config.digest.to_string() == id)
+            })
+            .map(|rec| rec.name)
+            .collect()
+    } else {
+        vec![reference.clone()]
+    };
     if by_id && targets.len() > 1 && !force {
         return Err(ApiError::conflict(format!("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories", short(&id))));
     }
@@ -408,7 +508,13 @@ pub async fn save(d: &Arc<Daemon>, names: &[String]) -> ApiResult<Resp> {
     let svc = d.images.clone();
     tokio::task::spawn_blocking(move || {
         let w = http::BodyWriter(tx);
-        if let Err(e) = images::archive::save(&svc, &refs, images::archive::Format::DockerArchive, w, &Progress::none()) {
+        if let Err(e) = images::archive::save(
+            &svc,
+            &refs,
+            images::archive::Format::DockerArchive,
+            w,
+            &Progress::none(),
+        ) {
             tracing::warn!("save: {e}");
         }
     });
@@ -441,11 +547,18 @@ pub async fn prune(d: &Arc<Daemon>) -> ApiResult<Resp> {
         .await
         .map_err(|e| ApiError::internal(format!("prune: {e}")))??;
     drop(format!("{report:?}"));
-    Ok(json(StatusCode::OK, &json!({"ImagesDeleted": null, "SpaceReclaimed": 0})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ImagesDeleted": null, "SpaceReclaimed": 0}),
+    ))
 }
 
 pub async fn commit(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
-    let cid = r.q("container").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("commit: missing query parameter container"))?.to_string();
+    let cid = r
+        .q("container")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("commit: missing query parameter container"))?
+        .to_string();
     let c = d.lookup(&cid)?;
     let repo = r.q("repo").map(str::to_string);
     let tag = r.q("tag").map(str::to_string);
@@ -455,15 +568,28 @@ pub async fn commit(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
     let body: Value = r.json().await.unwrap_or(json!({}));
     if let Some(o) = body.as_object().filter(|o| !o.is_empty()) {
         let m = changes.get_or_insert_with(serde_json::Map::new);
-        for k in ["Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes"] {
+        for k in [
+            "Cmd",
+            "Entrypoint",
+            "Env",
+            "WorkingDir",
+            "User",
+            "Labels",
+            "ExposedPorts",
+            "Volumes",
+        ] {
             if let Some(v) = o.get(k).filter(|v| !v.is_null()) {
                 m.insert(k.to_string(), v.clone());
             }
         }
     }
     let pause = r.q("pause").is_none_or(|p| p != "0" && p != "false");
-    let paused_here = pause && c.lock().state.status == crate::engine::model::Status::Running && d.pause_container(&c, true).await.is_ok();
-    let result = d.commit_container(&c, repo, tag, comment, author, changes).await;
+    let paused_here = pause
+        && c.lock().state.status == crate::engine::model::Status::Running
+        && d.pause_container(&c, true).await.is_ok();
+    let result = d
+        .commit_container(&c, repo, tag, comment, author, changes)
+        .await;
     if paused_here {
         drop(d.pause_container(&c, false).await);
     }

@@ -106,11 +106,17 @@ pub async fn route(d: &Arc<Daemon>, r: Req) -> ApiResult<Resp> {
         (&M::DELETE, ["volumes", name]) => volumes::remove(d, name, &r),
 
         (&M::GET, ["plugins", ..]) | (&M::GET, ["secrets", ..]) | (&M::GET, ["configs", ..]) => {
-            Err(ApiError::not_found(format!("{}: not supported by wharfd", r.path)))
+            Err(ApiError::not_found(format!(
+                "{}: not supported by wharfd",
+                r.path
+            )))
         }
-        (&M::GET, ["swarm"]) | (&M::GET, ["nodes", ..]) | (&M::GET, ["services", ..]) => Err(
-            ApiError::new(hyper::StatusCode::SERVICE_UNAVAILABLE, "This node is not a swarm manager."),
-        ),
+        (&M::GET, ["swarm"]) | (&M::GET, ["nodes", ..]) | (&M::GET, ["services", ..]) => {
+            Err(ApiError::new(
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                "This node is not a swarm manager.",
+            ))
+        }
         _ => Err(ApiError::not_found(format!(
             "page not found: {} {}",
             r.method, r.path

@@ -30,7 +30,11 @@ fn network_json(d: &Daemon, n: &hns::HostComputeNetwork) -> Value {
         .next()
         .cloned()
         .unwrap_or_default();
-    let gw = subnet.routes.first().map(|r| r.next_hop.clone()).unwrap_or_default();
+    let gw = subnet
+        .routes
+        .first()
+        .map(|r| r.next_hop.clone())
+        .unwrap_or_default();
     let driver = match n.network_type {
         Some(hns::NetworkType::Nat) => "nat",
         Some(hns::NetworkType::Private) => "private",
@@ -67,15 +71,28 @@ pub fn list(d: &Arc<Daemon>) -> ApiResult<Resp> {
 
 fn find(d: &Daemon, id: &str) -> ApiResult<hns::HostComputeNetwork> {
     let net = d.hns()?;
-    let key = if id == "bridge" || id == "default" { DEFAULT_NETWORK } else { id };
+    let key = if id == "bridge" || id == "default" {
+        DEFAULT_NETWORK
+    } else {
+        id
+    };
     if let Ok(n) = net.get_network(key) {
         return Ok(n);
     }
-    let hits: Vec<_> = net.list_networks()?.into_iter().filter(|n| n.id.starts_with(id)).collect();
+    let hits: Vec<_> = net
+        .list_networks()?
+        .into_iter()
+        .filter(|n| n.id.starts_with(id))
+        .collect();
     match hits.len() {
-        1 => Ok(hits.into_iter().next().ok_or_else(|| ApiError::not_found(format!("network {id} not found")))?),
+        1 => Ok(hits
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found(format!("network {id} not found")))?),
         0 => Err(ApiError::not_found(format!("network {id} not found"))),
-        _ => Err(ApiError::bad_request(format!("network id prefix {id} is ambiguous"))),
+        _ => Err(ApiError::bad_request(format!(
+            "network id prefix {id} is ambiguous"
+        ))),
     }
 }
 
@@ -118,27 +135,48 @@ struct CreateBody {
 pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
     let b: CreateBody = r.json().await?;
     if b.name.is_empty() || !crate::engine::containers::valid_name(&b.name) {
-        return Err(ApiError::bad_request(format!("invalid network name {:?}", b.name)));
+        return Err(ApiError::bad_request(format!(
+            "invalid network name {:?}",
+            b.name
+        )));
     }
     if matches!(b.name.as_str(), "host" | "none" | "bridge" | "default") {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{} is a pre-defined network and cannot be created", b.name)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} is a pre-defined network and cannot be created", b.name),
+        ));
     }
     let ty = match (b.driver.as_str(), b.internal) {
         ("" | "bridge" | "nat", false) => "NAT",
         ("" | "bridge" | "nat" | "private", true) | ("private", false) => "Private",
         ("transparent", _) => "Transparent",
-        (o, _) => return Err(ApiError::bad_request(format!("network driver {o:?} is not available (bridge, nat, private, transparent)"))),
+        (o, _) => {
+            return Err(ApiError::bad_request(format!(
+                "network driver {o:?} is not available (bridge, nat, private, transparent)"
+            )))
+        }
     };
     let net = d.hns()?.clone();
     if net.get_network(&b.name).is_ok() {
-        return Err(ApiError::conflict(format!("network with name {} already exists", b.name)));
+        return Err(ApiError::conflict(format!(
+            "network with name {} already exists",
+            b.name
+        )));
     }
     let mut policies = Vec::new();
     if ty == "Transparent" {
-        let parent = b.options.get("parent").ok_or_else(|| ApiError::bad_request("transparent networks need -o parent=<host interface>"))?;
-        policies.push(json!({"Type": "NetAdapterName", "Settings": {"NetworkAdapterName": parent}}));
+        let parent = b.options.get("parent").ok_or_else(|| {
+            ApiError::bad_request("transparent networks need -o parent=<host interface>")
+        })?;
+        policies
+            .push(json!({"Type": "NetAdapterName", "Settings": {"NetworkAdapterName": parent}}));
     }
-    let explicit = b.ipam.config.first().map(|c| c.subnet.clone()).filter(|s| !s.is_empty());
+    let explicit = b
+        .ipam
+        .config
+        .first()
+        .map(|c| c.subnet.clone())
+        .filter(|s| !s.is_empty());
     let candidates: Vec<String> = match explicit {
         Some(s) => vec![s],
         None => (0..=255).map(|i| format!("172.31.{i}.0/24")).collect(),
@@ -158,17 +196,30 @@ pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(last.map(ApiError::from).unwrap_or_else(|| ApiError::conflict("no free subnet for the network")))
+        Err(last
+            .map(ApiError::from)
+            .unwrap_or_else(|| ApiError::conflict("no free subnet for the network")))
     })
     .await
     .map_err(|e| ApiError::internal(format!("create network: {e}")))??;
-    d.emit("network", "create", &created.id, vec![("name".into(), created.name.clone())]);
-    Ok(json(StatusCode::CREATED, &json!({"Id": created.id, "Warning": ""})))
+    d.emit(
+        "network",
+        "create",
+        &created.id,
+        vec![("name".into(), created.name.clone())],
+    );
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": created.id, "Warning": ""}),
+    ))
 }
 
 pub fn remove(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
     if matches!(id, "host" | "none") {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{id} is a pre-defined network and cannot be removed")));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{id} is a pre-defined network and cannot be removed"),
+        ));
     }
     let n = find(d, id)?;
     let users: Vec<String> = d
@@ -227,7 +278,12 @@ pub async fn connect(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
     }
     c.lock().host.network_mode = n.name.clone();
     d.persist(&c)?;
-    d.emit("network", "connect", &n.id, vec![("container".into(), c.id.clone())]);
+    d.emit(
+        "network",
+        "connect",
+        &n.id,
+        vec![("container".into(), c.id.clone())],
+    );
     Ok(empty(StatusCode::OK))
 }
 
@@ -236,13 +292,25 @@ pub async fn disconnect(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp
     let b: ConnectBody = r.json().await?;
     let c = d.lookup(&b.container)?;
     if c.lock().state.status.is_live() && !b.force {
-        return Err(ApiError::conflict(format!("container {} is running; stop it first", c.lock().name)));
+        return Err(ApiError::conflict(format!(
+            "container {} is running; stop it first",
+            c.lock().name
+        )));
     }
     if crate::engine::network::network_name(&c.lock().host.network_mode) != n.name {
-        return Err(ApiError::bad_request(format!("container {} is not connected to network {}", c.lock().name, n.name)));
+        return Err(ApiError::bad_request(format!(
+            "container {} is not connected to network {}",
+            c.lock().name,
+            n.name
+        )));
     }
     c.lock().host.network_mode = "none".into();
     d.persist(&c)?;
-    d.emit("network", "disconnect", &n.id, vec![("container".into(), c.id.clone())]);
+    d.emit(
+        "network",
+        "disconnect",
+        &n.id,
+        vec![("container".into(), c.id.clone())],
+    );
     Ok(empty(StatusCode::OK))
 }

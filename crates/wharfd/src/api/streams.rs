@@ -117,7 +117,13 @@ pub async fn attach(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
         let (cr, cw) = tokio::io::split(TokioIo::new(up));
-        let (_, mut out) = pump(conn, if stdin { Some(cr) } else { None }, Sink::Socket(cw), tty).await;
+        let (_, mut out) = pump(
+            conn,
+            if stdin { Some(cr) } else { None },
+            Sink::Socket(cw),
+            tty,
+        )
+        .await;
         out.close().await;
     });
     Ok(upgrade_response(tty))
@@ -126,7 +132,12 @@ pub async fn attach(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
 /// Pumps the monitor's frames to the client (unwrapping them for a tty) and the client's
 /// stdin to the monitor. Returns the exit status if the monitor sent one (exec streams), and
 /// the sink, still open.
-async fn pump<R, W>(conn: UnixStream, cr: Option<R>, out: Sink<W>, tty: bool) -> (Option<ExitStatus>, Sink<W>)
+async fn pump<R, W>(
+    conn: UnixStream,
+    cr: Option<R>,
+    out: Sink<W>,
+    tty: bool,
+) -> (Option<ExitStatus>, Sink<W>)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
@@ -181,12 +192,17 @@ pub async fn exec_start(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp
     let c = d.lookup(&e.container_id)?;
     let body: ExecStartBody = r.json().await?;
     if !c.lock().state.status.is_live() {
-        return Err(ApiError::conflict(format!("container {} is not running", c.id)));
+        return Err(ApiError::conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
     }
     {
         let mut st = e.state();
         if st.started {
-            return Err(ApiError::conflict(format!("exec {id} has already been started")));
+            return Err(ApiError::conflict(format!(
+                "exec {id} has already been started"
+            )));
         }
         st.started = true;
         st.running = true;
@@ -220,7 +236,12 @@ pub async fn exec_start(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp
         }
     };
     e.state().pid = reply.pid.unwrap_or(0);
-    d.emit("container", "exec_start", &c.id, vec![("execID".into(), e.id.clone())]);
+    d.emit(
+        "container",
+        "exec_start",
+        &c.id,
+        vec![("execID".into(), e.id.clone())],
+    );
     let finish = {
         let e = e.clone();
         let d = d.clone();
@@ -230,20 +251,32 @@ pub async fn exec_start(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp
             st.running = false;
             st.exit_code = Some(exit.map_or(126, |x| x.exit_code));
             drop(st);
-            d.emit("container", "exec_die", &cid, vec![("execID".into(), e.id.clone())]);
+            d.emit(
+                "container",
+                "exec_die",
+                &cid,
+                vec![("execID".into(), e.id.clone())],
+            );
         }
     };
     if detach || !r.wants_upgrade() {
         if detach {
             tokio::spawn(async move {
-                let (ex, _) = pump::<tokio::io::Empty, tokio::io::Sink>(conn, None, Sink::Socket(tokio::io::sink()), false).await;
+                let (ex, _) = pump::<tokio::io::Empty, tokio::io::Sink>(
+                    conn,
+                    None,
+                    Sink::Socket(tokio::io::sink()),
+                    false,
+                )
+                .await;
                 finish(ex);
             });
             return Ok(empty(StatusCode::OK));
         }
         let (resp, tx) = http::stream(StatusCode::OK, "application/vnd.docker.raw-stream");
         tokio::spawn(async move {
-            let (ex, _) = pump::<tokio::io::Empty, tokio::io::Sink>(conn, None, Sink::Body(tx), tty).await;
+            let (ex, _) =
+                pump::<tokio::io::Empty, tokio::io::Sink>(conn, None, Sink::Body(tx), tty).await;
             finish(ex);
         });
         return Ok(resp);
@@ -255,7 +288,13 @@ pub async fn exec_start(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp
             return;
         };
         let (cr, cw) = tokio::io::split(TokioIo::new(up));
-        let (ex, mut out) = pump(conn, if stdin { Some(cr) } else { None }, Sink::Socket(cw), tty).await;
+        let (ex, mut out) = pump(
+            conn,
+            if stdin { Some(cr) } else { None },
+            Sink::Socket(cw),
+            tty,
+        )
+        .await;
         // The exit code is recorded before the stream closes: the CLI reads it right after EOF.
         finish(ex);
         out.close().await;
@@ -271,7 +310,11 @@ pub async fn exec_resize(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> 
         return Err(ApiError::conflict(format!("exec {id} is not running")));
     }
     d.shim(&e.container_id)
-        .call_ok(&Request::Resize { height: h, width: w, exec_id: Some(e.id.clone()) })
+        .call_ok(&Request::Resize {
+            height: h,
+            width: w,
+            exec_id: Some(e.id.clone()),
+        })
         .await?;
     Ok(empty(StatusCode::OK))
 }
@@ -279,7 +322,11 @@ pub async fn exec_resize(d: &Arc<Daemon>, id: &str, r: &Req) -> ApiResult<Resp> 
 pub fn exec_inspect(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
     let e = d.get_exec(id)?;
     let st = e.state();
-    let (ep, args) = e.config.cmd.split_first().map_or((String::new(), vec![]), |(a, b)| (a.clone(), b.to_vec()));
+    let (ep, args) = e
+        .config
+        .cmd
+        .split_first()
+        .map_or((String::new(), vec![]), |(a, b)| (a.clone(), b.to_vec()));
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -314,18 +361,33 @@ impl Drop for RootGuard {
 fn container_root(d: &Daemon, c: &Ctr) -> ApiResult<RootGuard> {
     let live = d.bundle_dir(&c.id).join("rootfs");
     if c.lock().state.status.is_live() {
-        return Ok(RootGuard { path: live, temp: false });
+        return Ok(RootGuard {
+            path: live,
+            temp: false,
+        });
     }
     let snapshot = c.lock().snapshot.clone();
-    let path = d.cfg.exec_root.join("cp").join(crate::engine::containers::random_id());
-    std::fs::create_dir_all(&path).map_err(|e| ApiError::internal(format!("create {}: {e}", path.display())))?;
-    let mut guard = RootGuard { path: path.clone(), temp: false };
+    let path = d
+        .cfg
+        .exec_root
+        .join("cp")
+        .join(crate::engine::containers::random_id());
+    std::fs::create_dir_all(&path)
+        .map_err(|e| ApiError::internal(format!("create {}: {e}", path.display())))?;
+    let mut guard = RootGuard {
+        path: path.clone(),
+        temp: false,
+    };
     for m in d.snaps.mounts(&snapshot)? {
         let opts = m.options.join(",");
         let (fstype, flags, data) = if m.kind == "bind" {
             (None, nix::mount::MsFlags::MS_BIND, None)
         } else {
-            (Some(m.kind.as_str()), nix::mount::MsFlags::empty(), Some(opts.as_str()))
+            (
+                Some(m.kind.as_str()),
+                nix::mount::MsFlags::empty(),
+                Some(opts.as_str()),
+            )
         };
         nix::mount::mount(Some(&m.source), &path, fstype, flags, data)
             .map_err(|e| ApiError::internal(format!("mount container filesystem: {e}")))?;
@@ -344,11 +406,16 @@ fn open_in_root(root: &std::path::Path, path: &str) -> ApiResult<std::os::fd::Ow
     .map_err(|e| ApiError::internal(format!("open container root: {e}")))?;
     let how = nix::fcntl::OpenHow::new()
         .flags(nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC)
-        .resolve(nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        .resolve(
+            nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
+                | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
     nix::fcntl::openat2(&root_fd, rel, how).map_err(|e| match e {
-        nix::errno::Errno::ENOENT => ApiError::not_found(format!("Could not find the file {path} in container")),
+        nix::errno::Errno::ENOENT => {
+            ApiError::not_found(format!("Could not find the file {path} in container"))
+        }
         e => ApiError::bad_request(format!("open {path} in container: {e}")),
     })
 }
@@ -357,7 +424,8 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
     let root = container_root(d, c)?;
     let fd = open_in_root(&root.path, path)?;
     let proc_path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-    let meta = std::fs::metadata(&proc_path).map_err(|e| ApiError::internal(format!("stat {path}: {e}")))?;
+    let meta = std::fs::metadata(&proc_path)
+        .map_err(|e| ApiError::internal(format!("stat {path}: {e}")))?;
     let name = std::path::Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -368,13 +436,20 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
     let go_mode = (meta.mode() & 0o7777) | if meta.is_dir() { 1 << 31 } else { 0 };
     let stat = json!({"name": name, "size": meta.len(), "mode": go_mode,
         "mtime": crate::daemon::rfc3339_nano(meta.mtime() * 1_000_000_000 + meta.mtime_nsec()), "linkTarget": ""});
-    let stat_hdr = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_vec(&stat).unwrap_or_default());
+    let stat_hdr = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        serde_json::to_vec(&stat).unwrap_or_default(),
+    );
     let mut resp = if head {
         empty(StatusCode::OK)
     } else {
         let (resp, tx) = http::stream(StatusCode::OK, "application/x-tar");
         let is_dir = meta.is_dir();
-        let entry_name = if path == "/" { ".".to_string() } else { name.clone() };
+        let entry_name = if path == "/" {
+            ".".to_string()
+        } else {
+            name.clone()
+        };
         // A running container could swap a directory for a symlink while the walk below it is
         // under way (the CVE-2018-15664 race): it is frozen for the copy, as Docker does.
         let freeze = is_dir && c.lock().state.status == Status::Running;
@@ -415,20 +490,33 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
     Ok(resp)
 }
 
-pub async fn archive_put(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, body: Bytes) -> ApiResult<Resp> {
+pub async fn archive_put(
+    d: &Arc<Daemon>,
+    c: &Arc<Ctr>,
+    path: &str,
+    body: Bytes,
+) -> ApiResult<Resp> {
     if c.lock().host.readonly_rootfs && c.lock().state.status.is_live() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "container rootfs is marked read-only"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "container rootfs is marked read-only",
+        ));
     }
     let root = container_root(d, c)?;
     let fd = open_in_root(&root.path, path)?;
     let dir = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
     if !std::fs::metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(ApiError::bad_request(format!("extraction point {path} is not a directory")));
+        return Err(ApiError::bad_request(format!(
+            "extraction point {path} is not a directory"
+        )));
     }
     tokio::task::spawn_blocking(move || {
         let _root = root;
         let _fd = &fd;
-        let opts = images::unpack::Options { no_sync: true, ..Default::default() };
+        let opts = images::unpack::Options {
+            no_sync: true,
+            ..Default::default()
+        };
         images::unpack::unpack_into(std::io::Cursor::new(body), &dir, &opts)
     })
     .await

@@ -83,7 +83,11 @@ fn cgroup_version() -> &'static str {
 /// Whether /dev/kvm is there and answers KVM_GET_API_VERSION.
 pub fn kvm_usable() -> bool {
     use std::os::fd::AsRawFd;
-    let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") else {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    else {
         return false;
     };
     // KVM_GET_API_VERSION = _IO(0xAE, 0x00)
@@ -152,7 +156,11 @@ pub fn events(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
             Some(v) => v
                 .parse::<f64>()
                 .map(|f| Some((f * 1e9) as i64))
-                .map_err(|_| crate::error::ApiError::bad_request(format!("invalid value for {k}: {v:?} (want unix seconds)"))),
+                .map_err(|_| {
+                    crate::error::ApiError::bad_request(format!(
+                        "invalid value for {k}: {v:?} (want unix seconds)"
+                    ))
+                }),
         }
     };
     let since_ns = parse_t("since")?;
@@ -186,7 +194,9 @@ pub fn events(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
         want("type", e.kind)
             && want("event", &e.action)
             && (want("container", &e.id)
-                || e.attributes.iter().any(|(k, v)| k == "name" && want("container", v)))
+                || e.attributes
+                    .iter()
+                    .any(|(k, v)| k == "name" && want("container", v)))
     };
     let render = |e: &crate::daemon::Event| -> Bytes {
         let attrs: serde_json::Map<String, serde_json::Value> = e
@@ -272,7 +282,9 @@ fn dir_size(p: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![p.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let Ok(m) = e.metadata() else { continue };
             if m.is_dir() {

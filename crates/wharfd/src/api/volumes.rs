@@ -44,7 +44,11 @@ pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
         ));
     }
     let anonymous = b.name.is_empty();
-    let name = if anonymous { crate::engine::containers::random_id() } else { b.name };
+    let name = if anonymous {
+        crate::engine::containers::random_id()
+    } else {
+        b.name
+    };
     let v = d.create_volume(&name, b.labels, anonymous)?;
     Ok(json(StatusCode::CREATED, &d.volume_json(&v)))
 }
@@ -63,9 +67,15 @@ pub fn prune(d: &Arc<Daemon>) -> ApiResult<Resp> {
     let mut deleted = Vec::new();
     for v in d.list_volumes()? {
         // Docker prunes only anonymous volumes by default (API >= 1.42).
-        if v.anonymous && d.volume_users(&v.name).is_empty() && d.remove_volume(&v.name, false).is_ok() {
+        if v.anonymous
+            && d.volume_users(&v.name).is_empty()
+            && d.remove_volume(&v.name, false).is_ok()
+        {
             deleted.push(v.name);
         }
     }
-    Ok(json(StatusCode::OK, &json!({"VolumesDeleted": deleted, "SpaceReclaimed": 0})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"VolumesDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
 }

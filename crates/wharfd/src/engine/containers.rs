@@ -44,8 +44,8 @@ fn generated_name(d: &Daemon, id: &str) -> String {
         "proud", "quiet", "sharp", "swift", "tender", "vivid", "wise", "zealous",
     ];
     const RIGHT: &[&str] = &[
-        "babbage", "curie", "darwin", "euler", "fermat", "galois", "hopper", "kepler",
-        "lovelace", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
+        "babbage", "curie", "darwin", "euler", "fermat", "galois", "hopper", "kepler", "lovelace",
+        "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
     ];
     let n = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
     for i in 0..64u64 {
@@ -182,7 +182,9 @@ impl Daemon {
         check_isolation(&host.isolation)?;
         check_limits(&host)?;
         if config.image.is_empty() {
-            return Err(ApiError::bad_request("invalid Config.Image: no image given"));
+            return Err(ApiError::bad_request(
+                "invalid Config.Image: no image given",
+            ));
         }
         let id = random_id();
         let name = match name.filter(|n| !n.is_empty()) {
@@ -245,12 +247,18 @@ impl Daemon {
         }
         if let Some(v) = ic.volumes() {
             for k in v {
-                config.volumes.entry(k.clone()).or_insert(serde_json::json!({}));
+                config
+                    .volumes
+                    .entry(k.clone())
+                    .or_insert(serde_json::json!({}));
             }
         }
         if let Some(p) = ic.exposed_ports() {
             for k in p {
-                config.exposed_ports.entry(k.clone()).or_insert(serde_json::json!({}));
+                config
+                    .exposed_ports
+                    .entry(k.clone())
+                    .or_insert(serde_json::json!({}));
             }
         }
         if let Some(l) = ic.labels() {
@@ -291,7 +299,10 @@ impl Daemon {
         // Names are claimed under the map lock, so two creates cannot take the same one.
         let clash = {
             let mut map = self.containers.lock().unwrap_or_else(|p| p.into_inner());
-            let other = map.values().find(|c| c.lock().name == name).map(|c| c.id.clone());
+            let other = map
+                .values()
+                .find(|c| c.lock().name == name)
+                .map(|c| c.id.clone());
             if other.is_none() {
                 map.insert(id.clone(), Ctr::new(rec.clone()));
             }
@@ -381,13 +392,23 @@ impl Daemon {
             c.lock().name = new.to_string();
         }
         self.persist(c)?;
-        self.emit("container", "rename", &c.id, vec![("name".into(), new.into())]);
+        self.emit(
+            "container",
+            "rename",
+            &c.id,
+            vec![("name".into(), new.into())],
+        );
         Ok(())
     }
 
     /// Removes a stopped container (or a running one with `force`): its runtime, snapshot,
     /// directories, record and, with `volumes`, its anonymous volumes.
-    pub async fn remove_container(self: &Arc<Self>, c: &Arc<Ctr>, force: bool, volumes: bool) -> ApiResult<()> {
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        c: &Arc<Ctr>,
+        force: bool,
+        volumes: bool,
+    ) -> ApiResult<()> {
         let status = c.lock().state.status;
         if status.is_live() || status == Status::Restarting {
             if !force {
@@ -398,7 +419,8 @@ impl Daemon {
                 )));
             }
             self.kill_container(c, 9).await.ok();
-            self.wait_not_running(c, std::time::Duration::from_secs(10)).await;
+            self.wait_not_running(c, std::time::Duration::from_secs(10))
+                .await;
         }
         let _op = c.op.lock().await;
         self.teardown_runtime(c).await;
@@ -413,7 +435,11 @@ impl Daemon {
                 }
             }
         }
-        for d in [self.container_dir(&c.id), self.bundle_dir(&c.id), self.shim_dir(&c.id)] {
+        for d in [
+            self.container_dir(&c.id),
+            self.bundle_dir(&c.id),
+            self.shim_dir(&c.id),
+        ] {
             if let Err(e) = std::fs::remove_dir_all(&d) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!("remove {}: {e}", d.display());
@@ -433,7 +459,12 @@ impl Daemon {
             }
         }
         c.removed.send_replace(true);
-        self.emit("container", "destroy", &c.id, vec![("name".into(), rec.name)]);
+        self.emit(
+            "container",
+            "destroy",
+            &c.id,
+            vec![("name".into(), rec.name)],
+        );
         Ok(())
     }
 }

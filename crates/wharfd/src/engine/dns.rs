@@ -85,13 +85,19 @@ fn upstreams() -> Vec<SocketAddr> {
 
 async fn forward(query: &[u8]) -> Option<Vec<u8>> {
     for up in upstreams() {
-        let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().ok()?;
-        let Ok(s) = UdpSocket::bind(bind).await else { continue };
+        let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+            .parse()
+            .ok()?;
+        let Ok(s) = UdpSocket::bind(bind).await else {
+            continue;
+        };
         if s.send_to(query, up).await.is_err() {
             continue;
         }
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut buf)).await {
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(2), s.recv_from(&mut buf)).await
+        {
             buf.truncate(n);
             return Some(buf);
         }
@@ -122,7 +128,9 @@ impl Daemon {
 
     /// Starts the responder of a user network on its gateway, once.
     pub fn ensure_dns(self: &Arc<Self>, network_id: &str, gateway: &str) -> bool {
-        let Ok(gw) = gateway.parse::<Ipv4Addr>() else { return false };
+        let Ok(gw) = gateway.parse::<Ipv4Addr>() else {
+            return false;
+        };
         let mut running = self.dns.lock().unwrap_or_else(|p| p.into_inner());
         if running.contains_key(network_id) {
             return true;
@@ -137,16 +145,22 @@ impl Daemon {
         if std_sock.set_nonblocking(true).is_err() {
             return false;
         }
-        let Ok(sock) = UdpSocket::from_std(std_sock) else { return false };
+        let Ok(sock) = UdpSocket::from_std(std_sock) else {
+            return false;
+        };
         let d = self.clone();
         let net = network_id.to_string();
         let task = tokio::spawn(async move {
             let sock = Arc::new(sock);
             let mut buf = vec![0u8; 1500];
             loop {
-                let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    continue;
+                };
                 let query = buf[..n].to_vec();
-                let Some(q) = parse_question(&query) else { continue };
+                let Some(q) = parse_question(&query) else {
+                    continue;
+                };
                 let local = if matches!(q.qtype, TYPE_A | TYPE_AAAA | TYPE_ANY) {
                     let short = q.name.split('.').next().unwrap_or("");
                     let mut ips = d.lookup_peer(&net, &q.name);
@@ -160,8 +174,13 @@ impl Daemon {
                 };
                 match local {
                     Some(ips) => {
-                        let ips = if q.qtype == TYPE_AAAA { Vec::new() } else { ips };
-                        let _lost_reply_is_retried = sock.send_to(&respond(&query, &q, &ips, 0), from).await;
+                        let ips = if q.qtype == TYPE_AAAA {
+                            Vec::new()
+                        } else {
+                            ips
+                        };
+                        let _lost_reply_is_retried =
+                            sock.send_to(&respond(&query, &q, &ips, 0), from).await;
                     }
                     None => {
                         let sock = sock.clone();
@@ -182,7 +201,12 @@ impl Daemon {
 
     /// Stops the responder of a removed network.
     pub fn stop_dns(&self, network_id: &str) {
-        if let Some(t) = self.dns.lock().unwrap_or_else(|p| p.into_inner()).remove(network_id) {
+        if let Some(t) = self
+            .dns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(network_id)
+        {
             t.abort();
         }
     }
@@ -195,7 +219,9 @@ mod tests {
     #[test]
     fn answers_a_question() {
         // id 0x1234, RD, one question: db. A IN
-        let q = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 2, b'D', b'b', 0, 0, 1, 0, 1];
+        let q = [
+            0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 2, b'D', b'b', 0, 0, 1, 0, 1,
+        ];
         let p = parse_question(&q).expect("question");
         assert_eq!((p.name.as_str(), p.qtype, p.end), ("db", 1, q.len()));
         let r = respond(&q, &p, &[Ipv4Addr::new(10, 0, 0, 7)], 0);

@@ -56,7 +56,10 @@ impl Exec {
 impl Daemon {
     pub fn create_exec(&self, c: &Arc<Ctr>, cfg: ExecConfig) -> ApiResult<String> {
         if !c.lock().state.status.is_live() {
-            return Err(ApiError::conflict(format!("container {} is not running", c.id)));
+            return Err(ApiError::conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         if c.lock().state.status == super::model::Status::Paused {
             return Err(ApiError::conflict(format!(
@@ -99,7 +102,10 @@ impl Daemon {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
-                ApiError::conflict(format!("container {} has no runtime configuration; is it running?", c.id))
+                ApiError::conflict(format!(
+                    "container {} has no runtime configuration; is it running?",
+                    c.id
+                ))
             })?;
         let mut p = spec["process"].clone();
         p["args"] = serde_json::json!(e.config.cmd);

@@ -72,12 +72,21 @@ impl Daemon {
         let mut cfg = serde_json::Map::new();
         cfg.insert("Env".into(), serde_json::json!(rec.config.env));
         cfg.insert("Cmd".into(), serde_json::json!(rec.config.cmd));
-        cfg.insert("Entrypoint".into(), serde_json::json!(rec.config.entrypoint));
-        cfg.insert("WorkingDir".into(), serde_json::json!(rec.config.working_dir));
+        cfg.insert(
+            "Entrypoint".into(),
+            serde_json::json!(rec.config.entrypoint),
+        );
+        cfg.insert(
+            "WorkingDir".into(),
+            serde_json::json!(rec.config.working_dir),
+        );
         cfg.insert("User".into(), serde_json::json!(rec.config.user));
         cfg.insert("Labels".into(), serde_json::json!(rec.config.labels));
         if !rec.config.exposed_ports.is_empty() {
-            cfg.insert("ExposedPorts".into(), serde_json::json!(rec.config.exposed_ports));
+            cfg.insert(
+                "ExposedPorts".into(),
+                serde_json::json!(rec.config.exposed_ports),
+            );
         }
         if let Some(ch) = changes {
             cfg.extend(ch);
@@ -91,7 +100,14 @@ impl Daemon {
         };
         let svc = self.images.clone();
         let committed = tokio::task::spawn_blocking(move || {
-            images::commit::commit(&svc, &upper, Some(&base), &target, &opts, &images::progress::Progress::none())
+            images::commit::commit(
+                &svc,
+                &upper,
+                Some(&base),
+                &target,
+                &opts,
+                &images::progress::Progress::none(),
+            )
         })
         .await
         .map_err(|e| ApiError::internal(format!("commit: {e}")))??;
@@ -114,7 +130,10 @@ impl Daemon {
                 .map_err(|e| ApiError::internal(format!("create {}: {e}", scratch.display())))?;
             let dir = scratch.join(format!("import-{}", super::containers::random_id()));
             let _cleanup = RemoveOnDrop(dir.clone());
-            let opts = images::unpack::Options { no_sync: true, ..Default::default() };
+            let opts = images::unpack::Options {
+                no_sync: true,
+                ..Default::default()
+            };
             images::unpack::unpack(std::io::Cursor::new(tar), &dir, &opts)
                 .map_err(|e| ApiError::bad_request(format!("import: {e}")))?;
             let copts = images::commit::Options {
@@ -123,7 +142,14 @@ impl Daemon {
                 runtime_config: changes,
                 ..Default::default()
             };
-            let c = images::commit::commit(&svc, &dir, None, &target, &copts, &images::progress::Progress::none())?;
+            let c = images::commit::commit(
+                &svc,
+                &dir,
+                None,
+                &target,
+                &copts,
+                &images::progress::Progress::none(),
+            )?;
             Ok(c.config.digest.to_string())
         })
         .await
@@ -146,7 +172,10 @@ impl Drop for RemoveOnDrop {
 fn find_image_blocking(svc: &images::Service, name: &str) -> ApiResult<(String, Resolved)> {
     let not_found = || ApiError::not_found(format!("No such image: {name}"));
     let id_like = name.strip_prefix("sha256:").unwrap_or(name);
-    let looks_like_id = id_like.len() >= 4 && id_like.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let looks_like_id = id_like.len() >= 4
+        && id_like
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if let Ok(r) = Reference::parse(name) {
         match svc.resolve_host(&r) {
             Ok(res) => return Ok((r.to_string(), res)),
@@ -154,13 +183,19 @@ fn find_image_blocking(svc: &images::Service, name: &str) -> ApiResult<(String, 
             Err(e) => return Err(e.into()),
         }
     } else if !looks_like_id {
-        return Err(ApiError::bad_request(format!("invalid reference format: {name:?}")));
+        return Err(ApiError::bad_request(format!(
+            "invalid reference format: {name:?}"
+        )));
     }
     if looks_like_id {
         let mut hit: Option<(String, Resolved)> = None;
         for rec in svc.images.list()? {
-            let Ok(r) = Reference::parse(&rec.name) else { continue };
-            let Ok(res) = svc.resolve_host(&r) else { continue };
+            let Ok(r) = Reference::parse(&rec.name) else {
+                continue;
+            };
+            let Ok(res) = svc.resolve_host(&r) else {
+                continue;
+            };
             let hex = res.manifest.config.digest.to_string();
             let hex = hex.strip_prefix("sha256:").unwrap_or(&hex).to_string();
             if hex.starts_with(id_like) {
@@ -185,10 +220,15 @@ fn find_image_blocking(svc: &images::Service, name: &str) -> ApiResult<(String, 
 fn list_blocking(svc: &images::Service) -> ApiResult<Vec<ImageSummary>> {
     let mut out: Vec<ImageSummary> = Vec::new();
     for rec in svc.images.list()? {
-        let Ok(r) = Reference::parse(&rec.name) else { continue };
-        let Ok(res) = svc.resolve_host(&r) else { continue };
+        let Ok(r) = Reference::parse(&rec.name) else {
+            continue;
+        };
+        let Ok(res) = svc.resolve_host(&r) else {
+            continue;
+        };
         let id = res.manifest.config.digest.to_string();
-        let size: u64 = res.manifest.layers.iter().map(|l| l.size).sum::<u64>() + res.manifest.config.size;
+        let size: u64 =
+            res.manifest.layers.iter().map(|l| l.size).sum::<u64>() + res.manifest.config.size;
         let (name, digest) = if r.tag().is_some() {
             (Some(r.familiar()), None)
         } else {
@@ -225,7 +265,14 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
     let y2 = if mo <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);
     let yoe = y2 - era * 400;
@@ -249,8 +296,14 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
 mod tests {
     #[test]
     fn rfc3339_parse() {
-        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000));
-        assert_eq!(super::parse_rfc3339("2023-11-15T00:13:20+02:00"), Some(1_700_000_000));
+        assert_eq!(
+            super::parse_rfc3339("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            super::parse_rfc3339("2023-11-15T00:13:20+02:00"),
+            Some(1_700_000_000)
+        );
         assert_eq!(super::parse_rfc3339("bogus"), None);
     }
 }

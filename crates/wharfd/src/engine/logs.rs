@@ -99,7 +99,9 @@ impl Daemon {
                 let mut lines: Vec<Bytes> = Vec::new();
                 let mut end = (0u64, 0u64);
                 for f in &files {
-                    let Ok(file) = std::fs::File::open(f) else { continue };
+                    let Ok(file) = std::fs::File::open(f) else {
+                        continue;
+                    };
                     if f == files.last().unwrap_or(f) {
                         if let Ok(m) = file.metadata() {
                             end = (m.ino(), m.len());
@@ -213,13 +215,25 @@ mod tests {
     #[test]
     fn renders_frames_and_filters() {
         let line = br#"{"log":"hi\n","stream":"stderr","time":"2023-11-14T22:13:20.000000001Z"}"#;
-        let o = LogOpts { stdout: true, stderr: true, timestamps: true, ..Default::default() };
+        let o = LogOpts {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            ..Default::default()
+        };
         let b = render(line, &o).expect("line");
         assert_eq!(b[0], STREAM_STDERR);
         assert_eq!(&b[8..], b"2023-11-14T22:13:20.000000001Z hi\n");
-        let o = LogOpts { stdout: true, ..Default::default() };
+        let o = LogOpts {
+            stdout: true,
+            ..Default::default()
+        };
         assert!(render(line, &o).is_none());
-        let o = LogOpts { stderr: true, since_ns: 1_700_000_000_000_000_002, ..Default::default() };
+        let o = LogOpts {
+            stderr: true,
+            since_ns: 1_700_000_000_000_000_002,
+            ..Default::default()
+        };
         assert!(render(line, &o).is_none());
         assert_eq!(time_ns("2023-11-14T22:13:20.5Z"), 1_700_000_000_500_000_000);
     }

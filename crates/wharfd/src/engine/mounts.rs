@@ -34,7 +34,10 @@ pub fn read_in_root(root: &Path, rel: &str, limit: u64) -> ApiResult<String> {
     .map_err(|e| ApiError::internal(format!("open rootfs {}: {e}", root.display())))?;
     let how = nix::fcntl::OpenHow::new()
         .flags(nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC)
-        .resolve(nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        .resolve(
+            nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
+                | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
     match nix::fcntl::openat2(&root_fd, rel, how) {
         Ok(fd) => {
             let mut s = String::new();
@@ -123,7 +126,11 @@ pub fn parse_bind(b: &str) -> ApiResult<(String, String, bool, Option<String>)> 
         [src, dst] => (src, dst, ""),
         [src, dst, opts] => (src, dst, opts),
         [dst] => ("", dst, ""),
-        _ => return Err(ApiError::bad_request(format!("invalid volume specification: '{b}'"))),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "invalid volume specification: '{b}'"
+            )))
+        }
     };
     if !dst.starts_with('/') {
         return Err(ApiError::bad_request(format!(
@@ -161,7 +168,11 @@ pub fn parse_bind(b: &str) -> ApiResult<(String, String, bool, Option<String>)> 
 }
 
 impl Daemon {
-    pub async fn prepare_mounts(self: &Arc<Self>, c: &Arc<Ctr>, rootfs: &Path) -> ApiResult<Prepared> {
+    pub async fn prepare_mounts(
+        self: &Arc<Self>,
+        c: &Arc<Ctr>,
+        rootfs: &Path,
+    ) -> ApiResult<Prepared> {
         let rec = c.snapshot();
         let (uid, gid, gids) = resolve_user(rootfs, &rec.config.user)?;
         let mut env = rec.config.env.clone();
@@ -183,7 +194,10 @@ impl Daemon {
         let mut points: Vec<MountPoint> = Vec::new();
         let mut taken: Vec<String> = Vec::new();
         let bind = |src: &str, dst: &str, ro: bool, prop: Option<&str>| {
-            let mut opts = vec!["rbind".to_string(), if ro { "ro" } else { "rw" }.to_string()];
+            let mut opts = vec![
+                "rbind".to_string(),
+                if ro { "ro" } else { "rw" }.to_string(),
+            ];
             opts.push(prop.unwrap_or("rprivate").to_string());
             json!({"destination": dst, "type": "bind", "source": src, "options": opts})
         };
@@ -232,29 +246,44 @@ impl Daemon {
             taken.push(m.target.clone());
             match m.r#type.as_str() {
                 "bind" => {
-                    if !Path::new(&m.source).is_absolute() || std::fs::metadata(&m.source).is_err() {
+                    if !Path::new(&m.source).is_absolute() || std::fs::metadata(&m.source).is_err()
+                    {
                         return Err(ApiError::bad_request(format!(
                             "invalid mount config for type \"bind\": bind source path does not exist: {}",
                             m.source
                         )));
                     }
                     mounts.push(bind(&m.source, &m.target, m.read_only, None));
-                    points.push(MountPoint { kind: "bind".into(), name: String::new(), source: m.source.clone(), destination: m.target.clone(), rw: !m.read_only });
+                    points.push(MountPoint {
+                        kind: "bind".into(),
+                        name: String::new(),
+                        source: m.source.clone(),
+                        destination: m.target.clone(),
+                        rw: !m.read_only,
+                    });
                 }
                 "volume" => {
-                    let (name, anon) = if m.source.is_empty() { (super::containers::random_id(), true) } else { (m.source.clone(), false) };
+                    let (name, anon) = if m.source.is_empty() {
+                        (super::containers::random_id(), true)
+                    } else {
+                        (m.source.clone(), false)
+                    };
                     let path = self.ensure_volume(&name, anon)?;
                     mounts.push(bind(&path.to_string_lossy(), &m.target, m.read_only, None));
-                    points.push(MountPoint { kind: "volume".into(), name, source: path.to_string_lossy().into_owned(), destination: m.target.clone(), rw: !m.read_only });
+                    points.push(MountPoint {
+                        kind: "volume".into(),
+                        name,
+                        source: path.to_string_lossy().into_owned(),
+                        destination: m.target.clone(),
+                        rw: !m.read_only,
+                    });
                 }
                 "tmpfs" => {
                     mounts.push(json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "mode=1777"]}));
                 }
-                o => {
-                    return Err(ApiError::bad_request(format!(
-                        "invalid mount config: mount type {o:?} is not supported (bind, volume, tmpfs)"
-                    )))
-                }
+                o => return Err(ApiError::bad_request(format!(
+                    "invalid mount config: mount type {o:?} is not supported (bind, volume, tmpfs)"
+                ))),
             }
         }
         for (dst, opts) in &rec.host.tmpfs {
@@ -265,8 +294,14 @@ impl Daemon {
             }
             taken.push(dst.clone());
             let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
-            o.extend(opts.split(',').filter(|x| !x.is_empty()).map(str::to_string));
-            mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}));
+            o.extend(
+                opts.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string),
+            );
+            mounts.push(
+                json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}),
+            );
         }
         // Image VOLUMEs not covered by a bind get anonymous volumes.
         for dst in rec.config.volumes.keys() {
@@ -297,14 +332,21 @@ impl Daemon {
         }
         for h in &rec.host.extra_hosts {
             let (name, addr) = h.split_once(':').ok_or_else(|| {
-                ApiError::bad_request(format!("invalid HostConfig.ExtraHosts entry {h:?}: want host:ip"))
+                ApiError::bad_request(format!(
+                    "invalid HostConfig.ExtraHosts entry {h:?}: want host:ip"
+                ))
             })?;
             hosts.push_str(&format!("{addr}\t{name}\n"));
         }
-        let mut resolv = self.resolv_conf(&rec.host.dns, &rec.host.dns_search, &rec.host.dns_options);
+        let mut resolv =
+            self.resolv_conf(&rec.host.dns, &rec.host.dns_search, &rec.host.dns_options);
         if let Some(n) = net.as_ref().filter(|n| n.dns && rec.host.dns.is_empty()) {
             // User networks: the embedded responder first (peers by name, the rest forwarded).
-            let rest: String = resolv.lines().filter(|l| !l.starts_with("nameserver")).map(|l| format!("{l}\n")).collect();
+            let rest: String = resolv
+                .lines()
+                .filter(|l| !l.starts_with("nameserver"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             resolv = format!("nameserver {}\n{rest}options ndots:0\n", n.gateway);
         }
         let host_mode = rec.host.network_mode == "host";
@@ -328,7 +370,13 @@ impl Daemon {
             mounts.push(bind(&src.to_string_lossy(), &dst, false, None));
         }
         c.lock().mounts = points;
-        Ok(Prepared { env, uid, gid, gids, mounts })
+        Ok(Prepared {
+            env,
+            uid,
+            gid,
+            gids,
+            mounts,
+        })
     }
 
     /// resolv.conf for a container: explicit DNS settings, else the host's (loopback servers,
@@ -391,9 +439,19 @@ mod tests {
             "root:x:0:0::/root:/bin/sh\nweb:x:1000:1000::/home/web:/bin/sh\n",
         )
         .expect("passwd");
-        std::fs::write(t.path().join("etc/group"), "web:x:1000:\nextra:x:2000:web\n").expect("group");
-        assert_eq!(resolve_user(t.path(), "web").expect("web"), (1000, 1000, vec![2000]));
-        assert_eq!(resolve_user(t.path(), "5:7").expect("numeric"), (5, 7, vec![]));
+        std::fs::write(
+            t.path().join("etc/group"),
+            "web:x:1000:\nextra:x:2000:web\n",
+        )
+        .expect("group");
+        assert_eq!(
+            resolve_user(t.path(), "web").expect("web"),
+            (1000, 1000, vec![2000])
+        );
+        assert_eq!(
+            resolve_user(t.path(), "5:7").expect("numeric"),
+            (5, 7, vec![])
+        );
         assert!(resolve_user(t.path(), "nobody").is_err());
         // An absolute symlink resolves inside the root, never to the host's file.
         std::fs::remove_file(t.path().join("etc/group")).expect("rm");

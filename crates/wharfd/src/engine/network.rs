@@ -108,7 +108,9 @@ impl Daemon {
         let mut bindings = rec.host.port_bindings.clone();
         if rec.host.publish_all_ports {
             for k in rec.config.exposed_ports.keys() {
-                bindings.entry(k.clone()).or_insert_with(|| vec![Default::default()]);
+                bindings
+                    .entry(k.clone())
+                    .or_insert_with(|| vec![Default::default()]);
             }
         }
         for (k, list) in &bindings {
@@ -135,9 +137,9 @@ impl Daemon {
         let id = c.id.clone();
         let name = rec.name.clone();
         let att = tokio::task::spawn_blocking(move || -> ApiResult<NetAttachment> {
-            let n = net.get_network(&network).map_err(|e| {
-                ApiError::not_found(format!("network {network} not found: {e}"))
-            })?;
+            let n = net
+                .get_network(&network)
+                .map_err(|e| ApiError::not_found(format!("network {network} not found: {e}")))?;
             let ep = net.create_endpoint(HostComputeEndpoint {
                 name: id.clone(),
                 host_compute_network: n.id.clone(),
@@ -235,7 +237,14 @@ impl Daemon {
             .filter_map(|c| {
                 let r = c.lock();
                 let a = r.net.as_ref()?;
-                (a.network_id == network_id).then(|| (r.id.clone(), r.name.clone(), a.ip.clone(), a.network.clone()))
+                (a.network_id == network_id).then(|| {
+                    (
+                        r.id.clone(),
+                        r.name.clone(),
+                        a.ip.clone(),
+                        a.network.clone(),
+                    )
+                })
             })
             .collect();
         if members.first().is_some_and(|m| m.3 == DEFAULT_NETWORK) {
@@ -243,7 +252,9 @@ impl Daemon {
         }
         for (id, _, _, _) in &members {
             let path = self.container_dir(id).join("hosts");
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             let mut out: String = text
                 .lines()
                 .take_while(|l| *l != HOSTS_MARK)
@@ -285,15 +296,23 @@ pub fn subnet_in_use(prefix: &str) -> Option<String> {
         }
         // Destination and Mask are little-endian hex; the default route (mask 0) overlaps
         // everything and is not a conflict.
-        let (Ok(dst), Ok(m)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16)) else {
+        let (Ok(dst), Ok(m)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
+        else {
             continue;
         };
         // The kernel prints the in-memory (network-order) bytes as a native integer.
-        let (dst, m) = (u32::from_be_bytes(dst.to_ne_bytes()), u32::from_be_bytes(m.to_ne_bytes()));
+        let (dst, m) = (
+            u32::from_be_bytes(dst.to_ne_bytes()),
+            u32::from_be_bytes(m.to_ne_bytes()),
+        );
         if m == 0 {
             continue;
         }
-        let shorter = if mask(len).count_ones() < m.count_ones() { mask(len) } else { m };
+        let shorter = if mask(len).count_ones() < m.count_ones() {
+            mask(len)
+        } else {
+            m
+        };
         if dst & shorter == net & shorter {
             return Some(f[0].to_string());
         }

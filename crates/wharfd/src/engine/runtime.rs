@@ -156,9 +156,17 @@ impl Daemon {
             for m in mounts {
                 let opts = m.options.join(",");
                 let (fstype, flags, data) = if m.kind == "bind" {
-                    (None, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None)
+                    (
+                        None,
+                        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+                        None,
+                    )
                 } else {
-                    (Some(m.kind.as_str()), nix::mount::MsFlags::empty(), Some(opts.as_str()))
+                    (
+                        Some(m.kind.as_str()),
+                        nix::mount::MsFlags::empty(),
+                        Some(opts.as_str()),
+                    )
                 };
                 nix::mount::mount(Some(&m.source), &target, fstype, flags, data).map_err(|e| {
                     ApiError::internal(format!(
@@ -213,7 +221,8 @@ impl Daemon {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while tokio::time::Instant::now() < deadline
             && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-            && std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("shim"))
+            && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.contains("shim"))
         {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -271,7 +280,12 @@ impl Daemon {
                 self.teardown_runtime(c).await;
                 let mut r = c.lock();
                 r.state.error = e.message.clone();
-                r.state.exit_code = if e.message.contains("no such file") || e.message.contains("not found") { 127 } else { 126 };
+                r.state.exit_code =
+                    if e.message.contains("no such file") || e.message.contains("not found") {
+                        127
+                    } else {
+                        126
+                    };
                 let auto_remove = r.host.auto_remove;
                 drop(r);
                 self.persist(c).ok();
@@ -300,7 +314,12 @@ impl Daemon {
             r.state.stopped_by_user = false;
         }
         self.persist(c)?;
-        self.emit("container", "start", &c.id, vec![("name".into(), c.lock().name.clone())]);
+        self.emit(
+            "container",
+            "start",
+            &c.id,
+            vec![("name".into(), c.lock().name.clone())],
+        );
         self.monitor(c.clone());
         Ok(true)
     }
@@ -430,7 +449,12 @@ impl Daemon {
         self.shim(&c.id)
             .call_ok(&Request::Kill { signal, all: false })
             .await?;
-        self.emit("container", "kill", &c.id, vec![("signal".into(), signal.to_string())]);
+        self.emit(
+            "container",
+            "kill",
+            &c.id,
+            vec![("signal".into(), signal.to_string())],
+        );
         Ok(())
     }
 
@@ -489,7 +513,11 @@ impl Daemon {
         if let Err(e) = self.kill_container(c, sig).await {
             tracing::debug!("stop signal: {e}");
         }
-        if t >= 0 && self.wait_not_running(c, Duration::from_secs(t as u64)).await {
+        if t >= 0
+            && self
+                .wait_not_running(c, Duration::from_secs(t as u64))
+                .await
+        {
             self.emit("container", "stop", &c.id, vec![]);
             return Ok(true);
         }
@@ -514,17 +542,31 @@ impl Daemon {
                 c.lock().state.status = Status::Running;
             }
             (true, Status::Paused) => {
-                return Err(ApiError::conflict(format!("container {} is already paused", c.id)))
+                return Err(ApiError::conflict(format!(
+                    "container {} is already paused",
+                    c.id
+                )))
             }
             (false, _) => {
-                return Err(ApiError::conflict(format!("container {} is not paused", c.id)))
+                return Err(ApiError::conflict(format!(
+                    "container {} is not paused",
+                    c.id
+                )))
             }
             (true, _) => {
-                return Err(ApiError::conflict(format!("container {} is not running", c.id)))
+                return Err(ApiError::conflict(format!(
+                    "container {} is not running",
+                    c.id
+                )))
             }
         }
         self.persist(c)?;
-        self.emit("container", if pause { "pause" } else { "unpause" }, &c.id, vec![]);
+        self.emit(
+            "container",
+            if pause { "pause" } else { "unpause" },
+            &c.id,
+            vec![],
+        );
         Ok(())
     }
 
@@ -552,7 +594,12 @@ impl Daemon {
             let shim = self.shim(&c.id);
             if shim.alive().await {
                 tracing::info!("re-attached to container {}", c.id);
-                let dns = c.lock().net.as_ref().filter(|n| n.dns).map(|n| (n.network_id.clone(), n.gateway.clone()));
+                let dns = c
+                    .lock()
+                    .net
+                    .as_ref()
+                    .filter(|n| n.dns)
+                    .map(|n| (n.network_id.clone(), n.gateway.clone()));
                 if let Some((net, gw)) = dns {
                     self.ensure_dns(&net, &gw);
                 }

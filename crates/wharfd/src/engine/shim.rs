@@ -173,7 +173,11 @@ async fn read_line(s: &mut UnixStream) -> ApiResult<Vec<u8>> {
                     return Err(ApiError::internal("container monitor reply too long"));
                 }
             }
-            Err(e) => return Err(ApiError::internal(format!("read from container monitor: {e}"))),
+            Err(e) => {
+                return Err(ApiError::internal(format!(
+                    "read from container monitor: {e}"
+                )))
+            }
         }
     }
 }

@@ -20,8 +20,9 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> ApiResult<Store> {
-        let db = Database::create(path)
-            .map_err(|e| ApiError::internal(format!("open state database {}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|e| {
+            ApiError::internal(format!("open state database {}: {e}", path.display()))
+        })?;
         let tx = db.begin_write()?;
         tx.open_table(CONTAINERS)?;
         tx.open_table(VOLUMES)?;
@@ -29,7 +30,12 @@ impl Store {
         Ok(Store { db: Arc::new(db) })
     }
 
-    pub fn put<T: Serialize>(&self, table: TableDefinition<&str, &[u8]>, key: &str, v: &T) -> ApiResult<()> {
+    pub fn put<T: Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        v: &T,
+    ) -> ApiResult<()> {
         let bytes = serde_json::to_vec(v)
             .map_err(|e| ApiError::internal(format!("encode record {key}: {e}")))?;
         let tx = self.db.begin_write()?;
@@ -46,7 +52,10 @@ impl Store {
     }
 
     /// Every record of a table; records that no longer parse are reported and skipped.
-    pub fn list<T: DeserializeOwned>(&self, table: TableDefinition<&str, &[u8]>) -> ApiResult<Vec<T>> {
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> ApiResult<Vec<T>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table)?;
         let mut out = Vec::new();

@@ -71,8 +71,9 @@ impl Daemon {
             return Ok(v);
         }
         let path = self.volume_path(name);
-        std::fs::create_dir_all(&path)
-            .map_err(|e| ApiError::internal(format!("create volume {name}: {}: {e}", path.display())))?;
+        std::fs::create_dir_all(&path).map_err(|e| {
+            ApiError::internal(format!("create volume {name}: {}: {e}", path.display()))
+        })?;
         let v = Volume {
             name: name.to_string(),
             created_ns: now_ns(),

@@ -41,16 +41,27 @@ pub fn runhcs_bin() -> PathBuf {
 /// `None` when not root (outside CI).
 pub fn daemon(tag: &str) -> Option<Daemon> {
     if !nix::unistd::Uid::effective().is_root() {
-        assert!(std::env::var_os("CI").is_none(), "wharfd tests need root under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "wharfd tests need root under CI"
+        );
         eprintln!("skipped: wharfd tests need root");
         return None;
     }
     let netns = format!("wdt{}{tag}", std::process::id() % 100_000);
     ip(&["netns", "add", &netns]);
     ip(&["-n", &netns, "link", "set", "lo", "up"]);
-    let dir = tempfile::Builder::new().prefix("wharfd-test-").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("wharfd-test-")
+        .tempdir()
+        .expect("tempdir");
     let sock = dir.path().join("run/wharf.sock");
-    let mut d = Daemon { dir, netns, sock, child: None };
+    let mut d = Daemon {
+        dir,
+        netns,
+        sock,
+        child: None,
+    };
     d.start();
     Some(d)
 }
@@ -95,7 +106,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("wharfd did not listen on {} in 20 s; log:\n{}", self.sock.display(), self.log());
+        panic!(
+            "wharfd did not listen on {} in 20 s; log:\n{}",
+            self.sock.display(),
+            self.log()
+        );
     }
 
     /// SIGKILL, as a crash would.
@@ -170,7 +185,10 @@ impl Daemon {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let body = out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 }
@@ -215,7 +233,11 @@ impl Daemon {
                 }
             }
         }
-        drop(Command::new("ip").args(["netns", "del", &self.netns]).status());
+        drop(
+            Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .status(),
+        );
     }
 }
 
@@ -230,14 +252,22 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
     for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "var/www"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox (install busybox-static)");
-    let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copy busybox (install busybox-static)");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for a in String::from_utf8_lossy(&list.stdout).split_whitespace() {
         if a != "busybox" {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("symlink");
         }
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").expect("passwd");
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .expect("passwd");
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
     let st = Command::new("tar")
         .arg("-C")
