@@ -281,9 +281,11 @@ impl Daemon {
                 "tmpfs" => {
                     mounts.push(json!({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "mode=1777"]}));
                 }
-                o => return Err(ApiError::bad_request(format!(
+                o => {
+                    return Err(ApiError::bad_request(format!(
                     "invalid mount config: mount type {o:?} is not supported (bind, volume, tmpfs)"
-                ))),
+                )))
+                }
             }
         }
         for (dst, opts) in &rec.host.tmpfs {
