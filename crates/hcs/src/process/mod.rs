@@ -111,3 +111,25 @@ pub fn protect_self_exe(argv: &[String]) -> crate::Result<()> {
         nix::errno::Errno::last(),
     ))
 }
+
+/// A signal by number (`9`), name (`KILL`, `hup`), full name (`SIGKILL`) or `SIGRTMIN+n`.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    if let Some(off) = name
+        .strip_prefix("SIGRTMIN+")
+        .and_then(|n| n.parse::<i32>().ok())
+    {
+        return Some(libc::SIGRTMIN() + off);
+    }
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
+}

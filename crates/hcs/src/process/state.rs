@@ -199,6 +199,50 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     )
 }
 
+/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) to nanoseconds since the epoch.
+pub fn parse_rfc3339_ns(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = s.get(19..)?;
+    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
+    let (frac, zone) = rest.split_at(zone_at);
+    let nanos = match frac {
+        "" => 0,
+        frac => {
+            let digits = frac.strip_prefix('.')?;
+            let mut n: u128 = digits.get(..digits.len().min(9))?.parse().ok()?;
+            for _ in digits.len()..9 {
+                n *= 10;
+            }
+            n
+        }
+    };
+    let offset = match zone {
+        "Z" | "z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let oh: i64 = z.get(1..3)?.parse().ok()?;
+            let om: i64 = z.get(4..6)?.parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    // Days from civil (inverse of `rfc3339`), proleptic Gregorian.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset;
+    u128::try_from(secs).ok().map(|s| s * 1_000_000_000 + nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

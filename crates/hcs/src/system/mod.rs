@@ -317,7 +317,7 @@ impl ComputeSystem {
                     p.statistics = Some(properties::statistics(
                         &stats,
                         &self.record.created,
-                        properties::parse_rfc3339_ns(&self.record.created),
+                        crate::process::state::parse_rfc3339_ns(&self.record.created),
                         now,
                     ));
                 }

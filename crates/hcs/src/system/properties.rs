@@ -42,38 +42,6 @@ pub(super) fn statistics(
     }
 }
 
-/// Parses our own RFC 3339 form (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`) back to nanoseconds.
-pub(super) fn parse_rfc3339_ns(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let nanos = match s.get(19..s.len() - 1)? {
-        "" => 0,
-        frac => {
-            let digits = frac.strip_prefix('.')?;
-            let mut n: u128 = digits.get(..digits.len().min(9))?.parse().ok()?;
-            for _ in digits.len()..9 {
-                n *= 10;
-            }
-            n
-        }
-    };
-    // Days from civil (inverse of state::rfc3339), proleptic Gregorian.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u128::try_from(secs).ok().map(|s| s * 1_000_000_000 + nanos)
-}
-
 /// One `ProcessDetails` per pid, read from `/proc`; pids that vanished meanwhile are skipped.
 pub(super) fn process_list(pids: &[i32]) -> Vec<ProcessDetails> {
     let tick = clock_ticks();
@@ -155,6 +123,7 @@ fn boot_time_ns() -> Option<u128> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::process::state::parse_rfc3339_ns;
 
     #[test]
     fn rfc3339_round_trip() {

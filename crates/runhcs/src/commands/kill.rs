@@ -1,29 +1,13 @@
 use anyhow::{anyhow, Result};
 use std::path::Path;
 
-/// A signal by number (`9`), name (`KILL`) or full name (`SIGKILL`).
+/// A signal by number, name or full name (see [`hcs::process::parse_signal`]).
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(anyhow!("invalid signal {s:?}: out of range"));
+    if s.parse::<i32>().is_ok() {
+        return hcs::process::parse_signal(s)
+            .ok_or_else(|| anyhow!("invalid signal {s:?}: out of range"));
     }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    if let Some(off) = name
-        .strip_prefix("SIGRTMIN+")
-        .and_then(|n| n.parse::<i32>().ok())
-    {
-        return Ok(libc::SIGRTMIN() + off);
-    }
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|s| s as i32)
-        .map_err(|_| anyhow!("unknown signal {s:?}"))
+    hcs::process::parse_signal(s).ok_or_else(|| anyhow!("unknown signal {s:?}"))
 }
 
 pub fn run(root: &Path, id: &str, signal: &str, all: bool) -> Result<i32> {

@@ -378,46 +378,21 @@ fn container_root(d: &Daemon, c: &Ctr) -> ApiResult<RootGuard> {
         path: path.clone(),
         temp: false,
     };
-    for m in d.snaps.mounts(&snapshot)? {
-        let opts = m.options.join(",");
-        let (fstype, flags, data) = if m.kind == "bind" {
-            (None, nix::mount::MsFlags::MS_BIND, None)
-        } else {
-            (
-                Some(m.kind.as_str()),
-                nix::mount::MsFlags::empty(),
-                Some(opts.as_str()),
-            )
-        };
-        nix::mount::mount(Some(&m.source), &path, fstype, flags, data)
-            .map_err(|e| ApiError::internal(format!("mount container filesystem: {e}")))?;
-    }
+    crate::engine::runtime::mount_snapshot(&d.snaps, &snapshot, &path)?;
     guard.temp = true;
     Ok(guard)
 }
 
-/// Opens `path` inside `root` without leaving it (symlinks resolve inside the root).
+/// Opens `path` inside the container root for `cp` (symlinks resolve inside it).
 fn open_in_root(root: &std::path::Path, path: &str) -> ApiResult<std::os::fd::OwnedFd> {
-    let root_fd = nix::fcntl::open(
-        root,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+    crate::engine::mounts::open_in_root(root, path, nix::fcntl::OFlag::O_PATH).map_err(
+        |e| match e {
+            nix::errno::Errno::ENOENT => {
+                ApiError::not_found(format!("Could not find the file {path} in container"))
+            }
+            e => ApiError::bad_request(format!("open {path} in container: {e}")),
+        },
     )
-    .map_err(|e| ApiError::internal(format!("open container root: {e}")))?;
-    let how = nix::fcntl::OpenHow::new()
-        .flags(nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC)
-        .resolve(
-            nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
-                | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    nix::fcntl::openat2(&root_fd, rel, how).map_err(|e| match e {
-        nix::errno::Errno::ENOENT => {
-            ApiError::not_found(format!("Could not find the file {path} in container"))
-        }
-        e => ApiError::bad_request(format!("open {path} in container: {e}")),
-    })
 }
 
 pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) -> ApiResult<Resp> {

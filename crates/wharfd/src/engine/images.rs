@@ -48,15 +48,7 @@ impl Daemon {
         changes: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> ApiResult<String> {
         let rec = c.snapshot();
-        let upper = self
-            .snaps
-            .mounts(&rec.snapshot)?
-            .into_iter()
-            .flat_map(|m| m.options)
-            .find_map(|o| o.strip_prefix("upperdir=").map(std::path::PathBuf::from))
-            .ok_or_else(|| {
-                ApiError::internal(format!("container {} has no writable layer", rec.name))
-            })?;
+        let upper = self.snaps.fs_path(&rec.snapshot)?;
         let target = match repo.filter(|r| !r.is_empty()) {
             Some(r) => {
                 let s = match tag.filter(|t| !t.is_empty()) {
@@ -260,36 +252,7 @@ pub fn image_created(res: &Resolved) -> Option<u64> {
 
 /// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.678Z`, offsets honoured).
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let mut t = days * 86_400 + h * 3600 + mi * 60 + se;
-    let rest = &s[19..];
-    let tz = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    if let Some(off) = tz.strip_prefix('+').or_else(|| tz.strip_prefix('-')) {
-        let sign = if tz.starts_with('+') { 1 } else { -1 };
-        let oh: i64 = off.get(0..2)?.parse().ok()?;
-        let om: i64 = off.get(3..5)?.parse().ok()?;
-        t -= sign * (oh * 3600 + om * 60);
-    }
-    u64::try_from(t).ok()
+    hcs::process::state::parse_rfc3339_ns(s).and_then(|n| u64::try_from(n / 1_000_000_000).ok())
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use hcs::shim::{frame_header, LogLine, STREAM_STDERR, STREAM_STDOUT};
 use tokio::sync::mpsc;
 
 use crate::daemon::{Ctr, Daemon};
-use crate::engine::images::parse_rfc3339;
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOpts {
@@ -40,15 +39,9 @@ fn rotated(path: &Path) -> Vec<PathBuf> {
 }
 
 fn time_ns(t: &str) -> i64 {
-    let secs = parse_rfc3339(t).unwrap_or(0) as i64;
-    let frac = t
-        .split_once('.')
-        .map(|(_, r)| {
-            let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
-            format!("{digits:0<9}")[..9].parse::<i64>().unwrap_or(0)
-        })
-        .unwrap_or(0);
-    secs * 1_000_000_000 + frac
+    hcs::process::state::parse_rfc3339_ns(t)
+        .and_then(|n| i64::try_from(n).ok())
+        .unwrap_or(0)
 }
 
 /// Renders one log line for the client, or `None` when the options filter it out.

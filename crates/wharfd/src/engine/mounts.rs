@@ -23,25 +23,30 @@ pub struct Prepared {
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Reads a file of the container's root filesystem without following any symlink out of it
-/// (`openat2` with `RESOLVE_IN_ROOT`); missing files read as empty.
-pub fn read_in_root(root: &Path, rel: &str, limit: u64) -> ApiResult<String> {
+/// Opens `rel` inside `root` with `flags`, never leaving it: symlinks (absolute ones too)
+/// resolve inside the root (`openat2` with `RESOLVE_IN_ROOT`), magic links are refused.
+pub fn open_in_root(root: &Path, rel: &str, flags: nix::fcntl::OFlag) -> nix::Result<OwnedFd> {
     let root_fd = nix::fcntl::open(
         root,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| ApiError::internal(format!("open rootfs {}: {e}", root.display())))?;
+    )?;
     let how = nix::fcntl::OpenHow::new()
-        .flags(nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC)
+        .flags(flags | nix::fcntl::OFlag::O_CLOEXEC)
         .resolve(
             nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
                 | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
         );
-    match nix::fcntl::openat2(&root_fd, rel, how) {
+    let rel = rel.trim_start_matches('/');
+    nix::fcntl::openat2(&root_fd, if rel.is_empty() { "." } else { rel }, how)
+}
+
+/// Reads a file of the container's root filesystem without following any symlink out of it;
+/// missing files read as empty.
+pub fn read_in_root(root: &Path, rel: &str, limit: u64) -> ApiResult<String> {
+    match open_in_root(root, rel, nix::fcntl::OFlag::O_RDONLY) {
         Ok(fd) => {
             let mut s = String::new();
-            let fd: OwnedFd = fd;
             std::fs::File::from(fd)
                 .take(limit)
                 .read_to_string(&mut s)
@@ -49,7 +54,10 @@ pub fn read_in_root(root: &Path, rel: &str, limit: u64) -> ApiResult<String> {
             Ok(s)
         }
         Err(nix::errno::Errno::ENOENT) => Ok(String::new()),
-        Err(e) => Err(ApiError::internal(format!("open {rel} in rootfs: {e}"))),
+        Err(e) => Err(ApiError::internal(format!(
+            "open {rel} in rootfs {}: {e}",
+            root.display()
+        ))),
     }
 }
 

@@ -16,48 +16,8 @@ use crate::error::{ApiError, ApiResult};
 
 /// Signal names (`TERM`, `SIGTERM`) or numbers to a number.
 pub fn parse_signal(s: &str) -> ApiResult<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    let n = match name {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "ILL" => 4,
-        "TRAP" => 5,
-        "ABRT" | "IOT" => 6,
-        "BUS" => 7,
-        "FPE" => 8,
-        "KILL" => 9,
-        "USR1" => 10,
-        "SEGV" => 11,
-        "USR2" => 12,
-        "PIPE" => 13,
-        "ALRM" => 14,
-        "TERM" => 15,
-        "STKFLT" => 16,
-        "CHLD" => 17,
-        "CONT" => 18,
-        "STOP" => 19,
-        "TSTP" => 20,
-        "TTIN" => 21,
-        "TTOU" => 22,
-        "URG" => 23,
-        "XCPU" => 24,
-        "XFSZ" => 25,
-        "VTALRM" => 26,
-        "PROF" => 27,
-        "WINCH" => 28,
-        "IO" | "POLL" => 29,
-        "PWR" => 30,
-        "SYS" => 31,
-        _ => return Err(ApiError::bad_request(format!("invalid signal: {s}"))),
-    };
-    Ok(n)
+    hcs::process::parse_signal(s)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid signal: {s}")))
 }
 
 impl Daemon {
@@ -151,35 +111,9 @@ impl Daemon {
         let snaps = self.snaps.clone();
         let key = key.to_string();
         let target = target.to_path_buf();
-        tokio::task::spawn_blocking(move || -> ApiResult<()> {
-            let mounts = snaps.mounts(&key)?;
-            for m in mounts {
-                let opts = m.options.join(",");
-                let (fstype, flags, data) = if m.kind == "bind" {
-                    (
-                        None,
-                        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-                        None,
-                    )
-                } else {
-                    (
-                        Some(m.kind.as_str()),
-                        nix::mount::MsFlags::empty(),
-                        Some(opts.as_str()),
-                    )
-                };
-                nix::mount::mount(Some(&m.source), &target, fstype, flags, data).map_err(|e| {
-                    ApiError::internal(format!(
-                        "mount {} rootfs at {}: {e}",
-                        m.kind,
-                        target.display()
-                    ))
-                })?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("mount rootfs: {e}")))?
+        tokio::task::spawn_blocking(move || mount_snapshot(&snaps, &key, &target))
+            .await
+            .map_err(|e| ApiError::internal(format!("mount rootfs: {e}")))?
     }
 
     /// Undoes [`Daemon::ensure_runtime`]: unmounts, releases the network, removes runtime state.
@@ -610,6 +544,38 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Performs the mounts the snapshotter describes for `key` at `target`.
+pub fn mount_snapshot(
+    snaps: &images::snapshots::Snapshotter,
+    key: &str,
+    target: &Path,
+) -> ApiResult<()> {
+    for m in snaps.mounts(key)? {
+        let opts = m.options.join(",");
+        let (fstype, flags, data) = if m.kind == "bind" {
+            (
+                None,
+                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+                None,
+            )
+        } else {
+            (
+                Some(m.kind.as_str()),
+                nix::mount::MsFlags::empty(),
+                Some(opts.as_str()),
+            )
+        };
+        nix::mount::mount(Some(&m.source), target, fstype, flags, data).map_err(|e| {
+            ApiError::internal(format!(
+                "mount {} snapshot {key} at {}: {e}",
+                m.kind,
+                target.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn log_opt(cfg: &std::collections::BTreeMap<String, String>, k: &str) -> Option<u64> {

@@ -26,65 +26,18 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability this kernel knows (for `--privileged` and `--cap-add ALL`).
+/// Every capability this kernel knows (for `--privileged` and `--cap-add ALL`), in number
+/// order; read once.
 pub fn all_caps() -> Vec<String> {
-    caps_from_kernel().unwrap_or_else(|| DEFAULT_CAPS.iter().map(|s| s.to_string()).collect())
-}
-
-fn caps_from_kernel() -> Option<Vec<String>> {
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((0..=last).filter_map(cap_name).collect())
-}
-
-fn cap_name(n: u32) -> Option<String> {
-    const NAMES: &[&str] = &[
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-    ];
-    NAMES.get(n as usize).map(|s| format!("CAP_{s}"))
+    static ALL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<caps::Capability> = caps::runtime::procfs_all_supported(None)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_else(|_| caps::all().into_iter().collect());
+        v.sort_by_key(|c| c.index());
+        v.iter().map(|c| c.to_string()).collect()
+    })
+    .clone()
 }
 
 /// Normalises `net_admin`, `CAP_NET_ADMIN`, `ALL` to `CAP_NET_ADMIN` / `ALL`.
@@ -238,7 +191,10 @@ fn seccomp(c: &Container, caps: &[String]) -> Option<Value> {
     }
     // Docker's allow-list for the default capability set (kept in hcs), widened by the
     // syscalls of each extra capability the container holds, as Docker does.
-    let mut profile = serde_json::to_value(hcs::seccomp::default_profile()).ok()?;
+    static DOCKER: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
+    let mut profile = DOCKER
+        .get_or_init(|| serde_json::to_value(hcs::seccomp::default_profile()).ok())
+        .clone()?;
     let extra: Vec<&str> = CAP_SYSCALLS
         .iter()
         .filter(|(cap, _)| caps.iter().any(|c| c == cap))
