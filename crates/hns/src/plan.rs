@@ -123,7 +123,7 @@ impl NetworkPlan {
                     "a Transparent network needs a NetAdapterName policy".to_string(),
                 ))?
         } else {
-            format!("wh{}", short(&n.id))
+            format!("{BRIDGE_PREFIX}{}", short(&n.id))
         };
         Ok(NetworkPlan {
             id: n.id.clone(),
@@ -183,6 +183,19 @@ pub struct EndpointPlan {
     pub acls: Vec<AclPlan>,
 }
 
+/// The start of the name of every bridge hns creates (`wh` and a short network id).
+pub const BRIDGE_PREFIX: &str = "wh";
+
+/// Whether `n` can name a network interface.
+pub fn valid_ifname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 15
+        && n != "."
+        && n != ".."
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 impl EndpointPlan {
     pub fn tag(&self) -> String {
         format!("ep:{}", self.id)
@@ -194,6 +207,16 @@ impl EndpointPlan {
         ip: Ipv4Addr,
         ip6: Option<Ipv6Addr>,
     ) -> Result<EndpointPlan, (&'static str, String)> {
+        let ifname = match e.interface_name.as_str() {
+            "" => "eth0".to_string(),
+            n if valid_ifname(n) => n.to_string(),
+            n => {
+                return Err((
+                    "InterfaceName",
+                    format!("{n:?} is not an interface name (1-15 of [A-Za-z0-9_.-])"),
+                ))
+            }
+        };
         let mac = if e.mac_address.is_empty() {
             derived_mac(ip)
         } else {
@@ -209,7 +232,7 @@ impl EndpointPlan {
             mac,
             host_if: format!("wv{}", short(&e.id)),
             peer: format!("wp{}", short(&e.id)),
-            ifname: "eth0".into(),
+            ifname,
             ports: Vec::new(),
             nat_exceptions: Vec::new(),
             acls: Vec::new(),

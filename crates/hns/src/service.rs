@@ -570,6 +570,7 @@ impl NetworkService {
         }
         let n = self.find_network(&op, &e.host_compute_network)?;
         let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
+        e.interface_name = self.pick_interface_name(&op, &ns.id, &e)?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
         let fd = netns::open(&self.namespace_path(&ns.id))
             .map_err(|x| StepError::new("open namespace", x).during(&op))?;
@@ -588,6 +589,44 @@ impl NetworkService {
             return Err(store_err(&op)(x));
         }
         Ok(())
+    }
+
+    /// The name endpoint `e` gets inside namespace `ns_id`: the one it asks for, or else the
+    /// lowest `ethN` no other endpoint there has. A recorded `ethN` from an earlier attach
+    /// is hns's own choice and is picked again if it is taken.
+    fn pick_interface_name(
+        &self,
+        op: &str,
+        ns_id: &str,
+        e: &HostComputeEndpoint,
+    ) -> Result<String> {
+        let used: Vec<String> = self
+            .list_endpoints()?
+            .into_iter()
+            .filter(|x| x.host_compute_namespace == ns_id && x.id != e.id)
+            .map(|x| match x.interface_name.as_str() {
+                "" => "eth0".to_string(),
+                n => n.to_string(),
+            })
+            .collect();
+        let ours = |n: &str| {
+            n.strip_prefix("eth")
+                .is_some_and(|d| d.parse::<u16>().is_ok())
+        };
+        let wanted = e.interface_name.as_str();
+        if !wanted.is_empty() && !used.iter().any(|u| u == wanted) {
+            return Ok(wanted.to_string());
+        }
+        if !wanted.is_empty() && !ours(wanted) {
+            return Err(Error::FailedPrecondition {
+                op: op.into(),
+                reason: format!("interface name {wanted} is taken in the namespace"),
+            });
+        }
+        Ok((0u16..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used.contains(n))
+            .unwrap_or_else(|| "eth0".into()))
     }
 
     /// Detaches an endpoint: its link is deleted (the endpoint keeps its address and
@@ -614,7 +653,26 @@ impl NetworkService {
                 t.put(ENDPOINTS, &e.id, &e)?;
                 set_resource(t, namespace_id, &e.id, false)
             })
-            .map_err(store_err(&op))
+            .map_err(store_err(&op))?;
+        // The default route went with the link if it was this endpoint's: the namespace's
+        // next endpoint (lowest interface name) takes it over.
+        if let Some(fd) = fd {
+            let mut rest: Vec<HostComputeEndpoint> = self
+                .list_endpoints()?
+                .into_iter()
+                .filter(|x| x.host_compute_namespace == namespace_id)
+                .collect();
+            rest.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
+            if let Some(next) = rest.first() {
+                let nn = self.find_network(&op, &next.host_compute_network)?;
+                let nnp = NetworkPlan::from_hcn(&nn).map_err(invalid(&op))?;
+                let next_plan = endpoint_plan(next).map_err(invalid(&op))?;
+                self.host()
+                    .ensure_default_route(&nnp, &next_plan, fd.as_fd())
+                    .map_err(|x| x.during(&op))?;
+            }
+        }
+        Ok(())
     }
 
     /// Tags of the rules in one chain of wharf's table, in order (diagnostics and tests).

@@ -235,6 +235,11 @@ pub struct HostComputeEndpoint {
     pub mac_address: String,
     #[serde(skip_serializing_if = "is_zero_u32")]
     pub flags: u32,
+    /// The container end's name inside its namespace (a wharf extension of HCN's shape).
+    /// Empty on create: attach picks the lowest free `ethN` (`eth0` for the first
+    /// endpoint of a namespace) and records it here while attached.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub interface_name: String,
     pub schema_version: SchemaVersion,
 }
 

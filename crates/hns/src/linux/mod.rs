@@ -130,12 +130,26 @@ impl Host {
             )
         })?;
         let mut addrs: Vec<(IpAddr, u8)> = vec![(e.ip.into(), n.subnet.len)];
-        let mut gateways: Vec<IpAddr> = vec![n.gateway.into()];
         if let (Some(ip6), Some(v6)) = (e.ip6, &n.v6) {
             addrs.push((ip6.into(), v6.subnet.len));
-            gateways.push(v6.gateway.into());
         }
-        inner.configure(i, &addrs, &gateways)
+        inner.configure(i, &addrs, &gateways(n, e))
+    }
+
+    /// Gives `ns` a default route through endpoint `e` where it has none (after the
+    /// endpoint that held it was detached).
+    pub fn ensure_default_route(
+        &mut self,
+        n: &NetworkPlan,
+        e: &EndpointPlan,
+        ns: BorrowedFd<'_>,
+    ) -> Res<()> {
+        let mut inner =
+            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+        let Some(i) = inner.link_index(&e.ifname)? else {
+            return Ok(());
+        };
+        inner.add_default_routes(i, &gateways(n, e))
     }
 
     /// Deletes the endpoint's link: the veth's host end (its container end goes with it) or
@@ -217,4 +231,14 @@ impl Host {
         }
         Ok(tags)
     }
+}
+
+/// The default gateways an endpoint's namespace gets through it: the network's IPv4 one,
+/// and the IPv6 one on a dual-stack network.
+fn gateways(n: &NetworkPlan, e: &EndpointPlan) -> Vec<IpAddr> {
+    let mut g: Vec<IpAddr> = vec![n.gateway.into()];
+    if let (Some(_), Some(v6)) = (e.ip6, &n.v6) {
+        g.push(v6.gateway.into());
+    }
+    g
 }

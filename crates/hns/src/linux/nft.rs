@@ -198,6 +198,11 @@ impl Rule {
         self.meta(key).cmp(if eq { 0 } else { 1 }, &v)
     }
 
+    /// `oifname "prefix*"`: the output interface's name starts with `prefix`.
+    pub fn oifname_prefix(&mut self, prefix: &str) -> &mut Self {
+        self.meta(7).cmp(0, prefix.as_bytes())
+    }
+
     /// `iifname [!=] name`
     pub fn iifname(&mut self, name: &str, eq: bool) -> &mut Self {
         self.ifname(6, name, eq)
@@ -218,17 +223,27 @@ impl Rule {
         self.cmp(0, &2u32.to_ne_bytes())
     }
 
-    fn ct_bits(&mut self, key: u32, bits: u32) -> &mut Self {
+    /// Whether any of `bits` of ct key `key` is set (`set`) or none is.
+    fn ct_bits_match(&mut self, key: u32, bits: u32, set: bool) -> &mut Self {
         self.expr("ct", |a| {
             a.u32be(1, REG1).u32be(2, key);
         });
         self.bitwise(&bits.to_ne_bytes())
-            .cmp(1, &0u32.to_ne_bytes())
+            .cmp(if set { 1 } else { 0 }, &0u32.to_ne_bytes())
+    }
+
+    fn ct_bits(&mut self, key: u32, bits: u32) -> &mut Self {
+        self.ct_bits_match(key, bits, true)
     }
 
     /// `ct status dnat`
     pub fn ct_status_dnat(&mut self) -> &mut Self {
         self.ct_bits(2, 1 << 5)
+    }
+
+    /// `ct status & dnat == 0`: the connection's destination was not rewritten.
+    pub fn ct_status_not_dnat(&mut self) -> &mut Self {
+        self.ct_bits_match(2, 1 << 5, false)
     }
 
     /// `ct state established,related`

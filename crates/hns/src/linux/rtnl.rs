@@ -340,6 +340,16 @@ impl Rtnl {
         self.batch(reqs)
     }
 
+    /// Adds default routes via `gateways` out of link `index`; existing ones are kept.
+    pub fn add_default_routes(&mut self, index: u32, gateways: &[IpAddr]) -> Res<()> {
+        self.batch(
+            gateways
+                .iter()
+                .map(|&g| default_route_request(index, g))
+                .collect(),
+        )
+    }
+
     /// Sends several requests in one datagram and waits for every ACK; the first failure
     /// (other than an allowed "exists") is the error.
     fn batch(&mut self, reqs: Vec<Request>) -> Res<()> {

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::nft::{hook, Batch, Chain, Rule, FAMILY_IP, FAMILY_IP6};
-use crate::plan::{AclPlan, EndpointPlan, NetworkPlan};
+use crate::plan::{AclPlan, EndpointPlan, NetworkPlan, BRIDGE_PREFIX};
 use crate::types::{AclAction, AclDirection, IpPrefix, Ipv4Prefix, NetworkType};
 
 /// The name of the table wharf owns in each family.
@@ -97,6 +97,16 @@ pub fn network(b: &mut Batch, n: &NetworkPlan) {
                         .masquerade();
                     b.add_rule(f, "postrouting", &tag, &r, true);
                 }
+                // Networks are isolated from each other, as Docker's are: nothing is
+                // forwarded from this bridge to another of ours unless a published port
+                // was the destination.
+                let mut r = Rule::new();
+                r.iifname(&n.bridge, true)
+                    .oifname_prefix(BRIDGE_PREFIX)
+                    .oifname(&n.bridge, false)
+                    .ct_status_not_dnat()
+                    .drop_();
+                b.add_rule(f, "forward", &tag, &r, true);
                 // Hairpin: a container reaching a published port of the same network.
                 let mut r = Rule::new();
                 r.oifname(&n.bridge, true)
