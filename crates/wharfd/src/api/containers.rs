@@ -30,9 +30,26 @@ struct CreateBody {
 pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
     let name = r.q("name").map(str::to_string);
     let body: CreateBody = r.json().await?;
-    let (id, warnings) = d
-        .create_container(name, body.config, body.host_config)
-        .await?;
+    // Networks after the first (`--network a --network b`, API 1.44+); the first is
+    // HostConfig.NetworkMode.
+    let mut host = body.host_config;
+    let mut extra = Vec::new();
+    if let Some(eps) = body
+        .networking_config
+        .get("EndpointsConfig")
+        .and_then(Value::as_object)
+    {
+        let first = crate::engine::network::network_name(&host.network_mode).to_string();
+        for k in eps.keys() {
+            let k = crate::engine::network::network_name(k).to_string();
+            if host.network_mode.is_empty() && extra.is_empty() && k != first {
+                host.network_mode = k;
+            } else if k != first && !extra.contains(&k) {
+                extra.push(k);
+            }
+        }
+    }
+    let (id, warnings) = d.create_container(name, body.config, host, extra).await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),
@@ -131,10 +148,7 @@ fn matches_filters(c: &Container, f: &Value) -> bool {
                     || c.image_ref.contains(want.as_str())
             }
             "exited" => c.state.status == Status::Exited && want.parse() == Ok(c.state.exit_code),
-            "network" => c
-                .net
-                .as_ref()
-                .is_some_and(|n| n.network == *want || n.network_id == *want),
+            "network" => c.attachment(want).is_some(),
             _ => true,
         });
         if !ok {
@@ -161,7 +175,7 @@ pub fn list(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
         .take(limit.unwrap_or(usize::MAX))
         .map(|c| {
             let mut nets = serde_json::Map::new();
-            if let Some(n) = &c.net {
+            for n in c.attachments() {
                 nets.insert(n.network.clone(), json!({"NetworkID": n.network_id, "EndpointID": n.endpoint_id, "Gateway": n.gateway, "IPAddress": n.ip, "IPPrefixLen": n.prefix_len, "MacAddress": n.mac}));
             }
             json!({
@@ -206,7 +220,18 @@ pub fn inspect_json(d: &Daemon, c: &Container) -> Value {
                 a.push(json!({"HostIp": if ip.is_empty() { "0.0.0.0" } else { ip }, "HostPort": hp.to_string()}));
             }
         }
+    }
+    for n in c.attachments() {
         nets.insert(n.network.clone(), json!({"NetworkID": n.network_id, "EndpointID": n.endpoint_id, "Gateway": n.gateway, "IPAddress": n.ip, "IPPrefixLen": n.prefix_len, "MacAddress": n.mac, "Aliases": [c.name, &c.id[..12]]}));
+    }
+    if !c.state.status.is_live() {
+        // Networks it joins at the next start, as Docker lists them for stopped containers.
+        let first = crate::engine::network::network_name(&c.host.network_mode);
+        for n in std::iter::once(first).chain(c.networks.iter().map(String::as_str)) {
+            if !matches!(n, "none" | "host") && !nets.contains_key(n) {
+                nets.insert(n.to_string(), json!({"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}));
+            }
+        }
     }
     let primary = c.net.clone().unwrap_or_default();
     let mut host = serde_json::to_value(&c.host).unwrap_or(json!({}));

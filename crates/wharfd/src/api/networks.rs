@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::daemon::Daemon;
 use crate::engine::model::null_default;
-use crate::engine::network::DEFAULT_NETWORK;
+use crate::engine::network::{network_name, DEFAULT_NETWORK};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{empty, json, Req, Resp};
 
@@ -44,9 +44,9 @@ fn network_json(d: &Daemon, n: &hns::HostComputeNetwork) -> Value {
     let mut containers = serde_json::Map::new();
     for c in d.all_containers() {
         let r = c.lock();
-        if let Some(a) = r.net.as_ref().filter(|a| a.network_id == n.id) {
+        if let Some(a) = r.attachments().find(|a| a.network_id == n.id) {
             containers.insert(r.id.clone(), json!({"Name": r.name, "EndpointID": a.endpoint_id, "MacAddress": a.mac, "IPv4Address": format!("{}/{}", a.ip, a.prefix_len), "IPv6Address": ""}));
-        }
+        };
     }
     json!({
         "Name": if n.name == DEFAULT_NETWORK { "nat" } else { &n.name }, "Id": n.id,
@@ -225,7 +225,7 @@ pub fn remove(d: &Arc<Daemon>, id: &str) -> ApiResult<Resp> {
     let users: Vec<String> = d
         .all_containers()
         .iter()
-        .filter(|c| c.lock().net.as_ref().is_some_and(|a| a.network_id == n.id))
+        .filter(|c| c.lock().attachments().any(|a| a.network_id == n.id))
         .map(|c| c.lock().name.clone())
         .collect();
     if !users.is_empty() {
@@ -264,53 +264,114 @@ struct ConnectBody {
     force: bool,
 }
 
-/// A container has one network in wharf: connect moves a container that is not running onto
-/// the network; a running one must be stopped first.
+/// Adds a network to a container. A running one gets an endpoint in its namespace at once;
+/// one that is not running joins the network when it starts.
 pub async fn connect(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
     let n = find(d, id)?;
     let b: ConnectBody = r.json().await?;
     let c = d.lookup(&b.container)?;
-    if c.lock().state.status.is_live() {
-        return Err(ApiError::conflict(format!(
-            "container {} is running: wharf containers have one network; stop it, connect, then start it",
-            c.lock().name
+    let _op = c.op.lock().await;
+    let (name, mode, live, joined) = {
+        let r = c.lock();
+        let first = network_name(&r.host.network_mode).to_string();
+        let joined = first == n.name
+            || first == n.id
+            || r.networks.iter().any(|x| *x == n.name || *x == n.id)
+            || r.attachment(&n.id).is_some();
+        (
+            r.name.clone(),
+            r.host.network_mode.clone(),
+            r.state.status.is_live(),
+            joined,
+        )
+    };
+    if mode == "host" || mode.starts_with("container:") {
+        return Err(ApiError::bad_request(format!(
+            "container {name} uses the network stack of {}: it cannot be connected to other networks",
+            if mode == "host" { "the host" } else { &mode["container:".len()..] }
         )));
     }
-    c.lock().host.network_mode = n.name.clone();
-    d.persist(&c)?;
+    if joined && mode != "none" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "endpoint with name {name} already exists in network {}",
+                n.name
+            ),
+        ));
+    }
+    if live {
+        if mode == "none" {
+            return Err(ApiError::conflict(format!(
+                "container {name} runs with --network none: it cannot be connected while it runs; stop it first"
+            )));
+        }
+        d.connect_running(&c, &n.name).await?;
+    } else if mode == "none" {
+        c.lock().host.network_mode = n.name.clone();
+        d.persist(&c)?;
+    } else {
+        c.lock().networks.push(n.name.clone());
+        d.persist(&c)?;
+    }
     d.emit(
         "network",
         "connect",
         &n.id,
-        vec![("container".into(), c.id.clone())],
+        vec![
+            ("container".into(), c.id.clone()),
+            ("name".into(), n.name.clone()),
+        ],
     );
     Ok(empty(StatusCode::OK))
 }
 
+/// Takes a network from a container: at once when it runs (its endpoint goes), for the
+/// next start otherwise.
 pub async fn disconnect(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
     let n = find(d, id)?;
     let b: ConnectBody = r.json().await?;
     let c = d.lookup(&b.container)?;
-    if c.lock().state.status.is_live() && !b.force {
-        return Err(ApiError::conflict(format!(
-            "container {} is running; stop it first",
-            c.lock().name
-        )));
-    }
-    if crate::engine::network::network_name(&c.lock().host.network_mode) != n.name {
+    let _op = c.op.lock().await;
+    let (name, live, first, extra, attached) = {
+        let r = c.lock();
+        let first = network_name(&r.host.network_mode);
+        (
+            r.name.clone(),
+            r.state.status.is_live(),
+            first == n.name || first == n.id,
+            r.networks.iter().any(|x| *x == n.name || *x == n.id),
+            r.attachment(&n.id).is_some(),
+        )
+    };
+    if live && attached {
+        d.disconnect_running(&c, &n.id).await?;
+    } else if !live && (first || extra) {
+        let mut r = c.lock();
+        r.networks.retain(|x| *x != n.name && *x != n.id);
+        if first {
+            r.host.network_mode = if r.networks.is_empty() {
+                "none".into()
+            } else {
+                r.networks.remove(0)
+            };
+        }
+        drop(r);
+        d.persist(&c)?;
+    } else if !b.force {
         return Err(ApiError::bad_request(format!(
-            "container {} is not connected to network {}",
-            c.lock().name,
+            "container {name} is not connected to network {}",
             n.name
         )));
     }
-    c.lock().host.network_mode = "none".into();
-    d.persist(&c)?;
     d.emit(
         "network",
         "disconnect",
         &n.id,
-        vec![("container".into(), c.id.clone())],
+        vec![
+            ("container".into(), c.id.clone()),
+            ("name".into(), n.name.clone()),
+        ],
     );
     Ok(empty(StatusCode::OK))
 }

@@ -178,8 +178,16 @@ impl Daemon {
         name: Option<String>,
         mut config: ContainerConfig,
         host: HostConfig,
+        networks: Vec<String>,
     ) -> ApiResult<(String, Vec<String>)> {
         check_isolation(&host.isolation)?;
+        if !networks.is_empty() && matches!(host.network_mode.as_str(), "host" | "none") {
+            return Err(ApiError::bad_request(format!(
+                "invalid NetworkingConfig: a container with --network {} cannot join other networks ({})",
+                host.network_mode,
+                networks.join(", ")
+            )));
+        }
         check_limits(&host)?;
         if config.image.is_empty() {
             return Err(ApiError::bad_request(
@@ -294,6 +302,7 @@ impl Daemon {
             config,
             host,
             snapshot: snapshot.clone(),
+            networks,
             ..Default::default()
         };
         // Names are claimed under the map lock, so two creates cannot take the same one.

@@ -2,7 +2,7 @@
 //! address (port 53). Names of the running containers on that network (and their short ids)
 //! answer with their address; anything else is forwarded to the host's resolvers.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,22 +106,37 @@ async fn forward(query: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl Daemon {
-    /// Addresses of running containers on `network_id` called `name` (name, short id or
-    /// full id).
-    fn lookup_peer(&self, network_id: &str, name: &str) -> Vec<Ipv4Addr> {
-        self.all_containers()
-            .iter()
+    /// Addresses of running containers called `name` (name, hostname, short or full id)
+    /// that share a network with the asker: those on `network_id`, whose responder was
+    /// asked, and on the asker's other user networks (found by its address `from`). Each
+    /// peer answers with its address on the shared network.
+    fn lookup_peer(&self, network_id: &str, from: IpAddr, name: &str) -> Vec<Ipv4Addr> {
+        let all = self.all_containers();
+        let from = from.to_string();
+        let mut nets = vec![network_id.to_string()];
+        for c in &all {
+            let r = c.lock();
+            if r.attachments()
+                .any(|a| a.network_id == network_id && a.ip == from)
+            {
+                nets.extend(
+                    r.attachments()
+                        .filter(|a| a.network != super::network::DEFAULT_NETWORK)
+                        .map(|a| a.network_id.clone()),
+                );
+            }
+        }
+        all.iter()
             .filter_map(|c| {
                 let r = c.lock();
-                let a = r.net.as_ref().filter(|a| a.network_id == network_id)?;
                 let hit = r.name.eq_ignore_ascii_case(name)
                     || (name.len() >= 12 && r.id.starts_with(name))
                     || r.config.hostname.eq_ignore_ascii_case(name);
-                if hit {
-                    a.ip.parse().ok()
-                } else {
-                    None
+                if !hit {
+                    return None;
                 }
+                let a = r.attachments().find(|a| nets.contains(&a.network_id))?;
+                a.ip.parse().ok()
             })
             .collect()
     }
@@ -163,10 +178,10 @@ impl Daemon {
                 };
                 let local = if matches!(q.qtype, TYPE_A | TYPE_AAAA | TYPE_ANY) {
                     let short = q.name.split('.').next().unwrap_or("");
-                    let mut ips = d.lookup_peer(&net, &q.name);
+                    let mut ips = d.lookup_peer(&net, from.ip(), &q.name);
                     if ips.is_empty() && q.name.contains('.') {
                         // `db.` with a search domain appended.
-                        ips = d.lookup_peer(&net, short);
+                        ips = d.lookup_peer(&net, from.ip(), short);
                     }
                     (!ips.is_empty()).then_some(ips)
                 } else {

@@ -255,4 +255,28 @@ pub struct Container {
     /// Processes run with exec, by id (kept for inspect until the container is removed).
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// Networks (by name) the container joins besides `host.network_mode` when it starts.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Its places on those networks while it runs (`net` is the first network's).
+    #[serde(default)]
+    pub extra_nets: Vec<NetAttachment>,
+}
+
+impl Container {
+    /// Every network the running container is on, the first (default route) first.
+    pub fn attachments(&self) -> impl Iterator<Item = &NetAttachment> {
+        self.net.iter().chain(self.extra_nets.iter())
+    }
+
+    /// Copies of [`Container::attachments`].
+    pub fn clone_attachments(&self) -> Vec<NetAttachment> {
+        self.attachments().cloned().collect()
+    }
+
+    /// Its place on network `id_or_name`, if it has one.
+    pub fn attachment(&self, id_or_name: &str) -> Option<&NetAttachment> {
+        self.attachments()
+            .find(|a| a.network_id == id_or_name || a.network == id_or_name)
+    }
 }

@@ -334,8 +334,15 @@ impl Daemon {
         let dir = self.container_dir(&c.id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| ApiError::internal(format!("create {}: {e}", dir.display())))?;
-        let net = rec.net.clone().or_else(|| c.lock().net.clone());
+        let live = c.lock().clone_attachments();
+        let net = rec.net.clone().or_else(|| live.first().cloned());
         let ip = net.as_ref().map(|n| n.ip.clone()).unwrap_or_default();
+        // The embedded responder of the first user network the container is on.
+        let dns_att = rec
+            .attachments()
+            .chain(live.iter())
+            .find(|n| n.dns)
+            .cloned();
         let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
         if !ip.is_empty() {
             hosts.push_str(&format!("{ip}\t{hostname}\n"));
@@ -350,7 +357,7 @@ impl Daemon {
         }
         let mut resolv =
             self.resolv_conf(&rec.host.dns, &rec.host.dns_search, &rec.host.dns_options);
-        if let Some(n) = net.as_ref().filter(|n| n.dns && rec.host.dns.is_empty()) {
+        if let Some(n) = dns_att.as_ref().filter(|_| rec.host.dns.is_empty()) {
             // User networks: the embedded responder first (peers by name, the rest forwarded).
             let rest: String = resolv
                 .lines()

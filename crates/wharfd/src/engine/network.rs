@@ -102,7 +102,6 @@ impl Daemon {
             _ => {}
         }
         let network = network_name(&rec.host.network_mode).to_string();
-        let net = self.hns()?.clone();
         let mut policies = Vec::new();
         let mut ports = Vec::new();
         let mut bindings = rec.host.port_bindings.clone();
@@ -134,31 +133,74 @@ impl Daemon {
                 ports.push((k.clone(), b.host_ip.clone(), host_port));
             }
         }
+        let att = self
+            .join_network(c, &network, policies, ports, true)
+            .await?;
+        c.lock().net = Some(att);
+        let extras = rec.networks.clone();
+        for extra in extras {
+            match self
+                .join_network(c, &extra, Vec::new(), Vec::new(), false)
+                .await
+            {
+                Ok(a) => c.lock().extra_nets.push(a),
+                Err(e) => {
+                    self.release_network(c).await;
+                    return Err(e.context(format!("connect {} to {extra}", rec.name)));
+                }
+            }
+        }
+        self.persist(c)?;
+        Ok(NetSetup {
+            netns: Some(self.hns()?.namespace_path(&c.id)),
+            new_netns: false,
+        })
+    }
+
+    /// Creates the container's endpoint on `network` and attaches it to the container's
+    /// namespace (named by the container id; created first when `new_ns`).
+    async fn join_network(
+        self: &Arc<Self>,
+        c: &Arc<Ctr>,
+        network: &str,
+        policies: Vec<EndpointPolicy>,
+        ports: Vec<(String, String, u16)>,
+        new_ns: bool,
+    ) -> ApiResult<NetAttachment> {
+        let net = self.hns()?.clone();
         let id = c.id.clone();
-        let name = rec.name.clone();
-        let att = tokio::task::spawn_blocking(move || -> ApiResult<NetAttachment> {
+        let name = c.lock().name.clone();
+        let network = network.to_string();
+        let mut att = tokio::task::spawn_blocking(move || -> ApiResult<NetAttachment> {
             let n = net
                 .get_network(&network)
                 .map_err(|e| ApiError::not_found(format!("network {network} not found: {e}")))?;
+            // One endpoint per container and network; the first keeps HCN's plain name.
+            let ep_name = if new_ns {
+                id.clone()
+            } else {
+                format!("{id}-{}", &n.id[..8.min(n.id.len())])
+            };
             let ep = net.create_endpoint(HostComputeEndpoint {
-                name: id.clone(),
+                name: ep_name,
                 host_compute_network: n.id.clone(),
                 policies,
                 ..Default::default()
             })?;
-            let ns = match net.create_namespace(HostComputeNamespace {
-                id: id.clone(),
-                ..Default::default()
-            }) {
-                Ok(ns) => ns,
-                Err(e) => {
+            if new_ns {
+                if let Err(e) = net.create_namespace(HostComputeNamespace {
+                    id: id.clone(),
+                    ..Default::default()
+                }) {
                     drop(net.delete_endpoint(&ep.id));
                     return Err(e.into());
                 }
-            };
-            if let Err(e) = net.attach(&ns.id, &ep.id) {
+            }
+            if let Err(e) = net.attach(&id, &ep.id) {
                 drop(net.delete_endpoint(&ep.id));
-                drop(net.delete_namespace(&ns.id));
+                if new_ns {
+                    drop(net.delete_namespace(&id));
+                }
                 return Err(ApiError::from(e).context(format!("connect {name} to {network}")));
             }
             let ipc = ep.ip_configurations.first().cloned().unwrap_or_default();
@@ -174,7 +216,7 @@ impl Daemon {
                 network: n.name.clone(),
                 network_id: n.id.clone(),
                 endpoint_id: ep.id.clone(),
-                namespace_id: ns.id.clone(),
+                namespace_id: id,
                 ip: ipc.ip_address,
                 prefix_len: ipc.prefix_length,
                 gateway: gw,
@@ -185,34 +227,92 @@ impl Daemon {
         })
         .await
         .map_err(|e| ApiError::internal(format!("network setup: {e}")))??;
-        let path = self.hns()?.namespace_path(&att.namespace_id);
-        let mut att = att;
         if att.network != DEFAULT_NETWORK {
             att.dns = self.ensure_dns(&att.network_id, &att.gateway);
         }
-        c.lock().net = Some(att);
-        self.persist(c)?;
-        Ok(NetSetup {
-            netns: Some(path),
-            new_netns: false,
-        })
+        Ok(att)
     }
 
-    /// Deletes the container's endpoint and namespace (address back to the pool).
+    /// `network connect` of a running container: a new endpoint in its namespace, and the
+    /// network's peers learn its name.
+    pub async fn connect_running(self: &Arc<Self>, c: &Arc<Ctr>, network: &str) -> ApiResult<()> {
+        let att = self
+            .join_network(c, network, Vec::new(), Vec::new(), false)
+            .await?;
+        let net_id = att.network_id.clone();
+        {
+            let mut r = c.lock();
+            r.networks.push(att.network.clone());
+            r.extra_nets.push(att);
+        }
+        self.persist(c)?;
+        self.sync_hosts(&net_id);
+        Ok(())
+    }
+
+    /// `network disconnect` of a running container: its endpoint on `network_id` goes; the
+    /// next network becomes the first one (the namespace's default route moves with it).
+    pub async fn disconnect_running(&self, c: &Arc<Ctr>, network_id: &str) -> ApiResult<()> {
+        let att = {
+            let mut r = c.lock();
+            let att = if r.net.as_ref().is_some_and(|a| a.network_id == network_id) {
+                let next = (!r.extra_nets.is_empty()).then(|| r.extra_nets.remove(0));
+                r.host.network_mode = next
+                    .as_ref()
+                    .map_or_else(|| "none".to_string(), |a| a.network.clone());
+                std::mem::replace(&mut r.net, next)
+            } else {
+                let i = r.extra_nets.iter().position(|a| a.network_id == network_id);
+                i.map(|i| r.extra_nets.remove(i))
+            };
+            if let Some(a) = &att {
+                r.networks.retain(|n| *n != a.network && *n != a.network_id);
+                let first = r.net.as_ref().map(|a| a.network.clone());
+                r.networks.retain(|n| Some(n) != first.as_ref());
+            }
+            att
+        };
+        let Some(att) = att else {
+            return Ok(());
+        };
+        let net = self.hns()?.clone();
+        let (ns, ep) = (att.namespace_id.clone(), att.endpoint_id.clone());
+        let r = tokio::task::spawn_blocking(move || -> ApiResult<()> {
+            net.detach(&ns, &ep)?;
+            net.delete_endpoint(&ep)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("network disconnect: {e}")))?;
+        self.persist(c)?;
+        self.sync_hosts(&att.network_id);
+        r
+    }
+
+    /// Deletes the container's endpoints and its namespace (addresses back to the pool).
     pub async fn release_network(&self, c: &Arc<Ctr>) {
-        let Some(att) = c.lock().net.take() else {
-            return;
+        let atts: Vec<NetAttachment> = {
+            let mut r = c.lock();
+            let mut v: Vec<NetAttachment> = r.net.take().into_iter().collect();
+            v.append(&mut r.extra_nets);
+            v
         };
         if let Some(net) = self.net.clone() {
+            let id = c.id.clone();
             let r = tokio::task::spawn_blocking(move || {
-                if let Err(e) = net.detach(&att.namespace_id, &att.endpoint_id) {
-                    tracing::debug!("detach endpoint: {e}");
+                for att in &atts {
+                    if let Err(e) = net.detach(&att.namespace_id, &att.endpoint_id) {
+                        tracing::debug!("detach endpoint: {e}");
+                    }
+                    if let Err(e) = net.delete_endpoint(&att.endpoint_id) {
+                        tracing::warn!("delete endpoint {}: {e}", att.endpoint_id);
+                    }
                 }
-                if let Err(e) = net.delete_endpoint(&att.endpoint_id) {
-                    tracing::warn!("delete endpoint {}: {e}", att.endpoint_id);
-                }
-                if let Err(e) = net.delete_namespace(&att.namespace_id) {
-                    tracing::warn!("delete namespace {}: {e}", att.namespace_id);
+                // The namespace is the container's, also when no network is left in it.
+                if net.get_namespace(&id).is_ok() {
+                    if let Err(e) = net.delete_namespace(&id) {
+                        tracing::warn!("delete namespace {id}: {e}");
+                    }
                 }
             })
             .await;
@@ -228,29 +328,28 @@ impl Daemon {
 
 impl Daemon {
     /// Name resolution on user networks: every running container's `/etc/hosts` lists the
-    /// other containers on its network (name, short id) with their addresses. Files are
+    /// containers it shares a user network with (name, short id) at their addresses there.
+    /// Called when `network_id` changes; every member of it is rewritten. Files are
     /// rewritten in place (same inode), so the bind mounts in running containers see it.
     pub fn sync_hosts(&self, network_id: &str) {
-        let members: Vec<(String, String, String, String)> = self
+        // (id, name, [(network id, ip)]) of every container on a network.
+        let all: Vec<(String, String, Vec<(String, String)>)> = self
             .all_containers()
             .iter()
             .filter_map(|c| {
                 let r = c.lock();
-                let a = r.net.as_ref()?;
-                (a.network_id == network_id).then(|| {
-                    (
-                        r.id.clone(),
-                        r.name.clone(),
-                        a.ip.clone(),
-                        a.network.clone(),
-                    )
-                })
+                let nets: Vec<(String, String)> = r
+                    .attachments()
+                    .filter(|a| a.network != DEFAULT_NETWORK)
+                    .map(|a| (a.network_id.clone(), a.ip.clone()))
+                    .collect();
+                (!nets.is_empty()).then(|| (r.id.clone(), r.name.clone(), nets))
             })
             .collect();
-        if members.first().is_some_and(|m| m.3 == DEFAULT_NETWORK) {
-            return;
-        }
-        for (id, _, _, _) in &members {
+        let members = all
+            .iter()
+            .filter(|m| m.2.iter().any(|(n, _)| n == network_id));
+        for (id, _, mine) in members {
             let path = self.container_dir(id).join("hosts");
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
@@ -262,8 +361,14 @@ impl Daemon {
                 .collect();
             out.push_str(HOSTS_MARK);
             out.push('\n');
-            for (oid, name, ip, _) in &members {
-                if oid != id && !ip.is_empty() {
+            for (oid, name, theirs) in &all {
+                if oid == id {
+                    continue;
+                }
+                let shared = theirs
+                    .iter()
+                    .find(|(n, ip)| !ip.is_empty() && mine.iter().any(|(m, _)| m == n));
+                if let Some((_, ip)) = shared {
                     out.push_str(&format!("{ip}\t{name} {}\n", &oid[..12]));
                 }
             }

@@ -201,8 +201,12 @@ impl Daemon {
         let reply = async {
             self.ensure_runtime_locked(c).await?;
             // Peers on a user network learn this container's name before its process runs.
-            let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
-            if let Some(n) = net_id {
+            let nets: Vec<String> = c
+                .lock()
+                .attachments()
+                .map(|n| n.network_id.clone())
+                .collect();
+            for n in nets {
                 self.sync_hosts(&n);
             }
             self.shim(&c.id).call(&Request::Start).await
@@ -288,13 +292,17 @@ impl Daemon {
             if !c.lock().state.status.is_live() {
                 return;
             }
-            let net_id = c.lock().net.as_ref().map(|n| n.network_id.clone());
+            let nets: Vec<String> = c
+                .lock()
+                .attachments()
+                .map(|n| n.network_id.clone())
+                .collect();
             if exit.is_some() {
                 // The monitor deletes the runtime container after recording the exit.
                 self.wait_monitor_gone(&c.id).await;
             }
             self.teardown_runtime(c).await;
-            if let Some(n) = net_id {
+            for n in nets {
                 self.sync_hosts(&n);
             }
             let mut r = c.lock();
@@ -528,13 +536,13 @@ impl Daemon {
             let shim = self.shim(&c.id);
             if shim.alive().await {
                 tracing::info!("re-attached to container {}", c.id);
-                let dns = c
+                let dns: Vec<(String, String)> = c
                     .lock()
-                    .net
-                    .as_ref()
+                    .attachments()
                     .filter(|n| n.dns)
-                    .map(|n| (n.network_id.clone(), n.gateway.clone()));
-                if let Some((net, gw)) = dns {
+                    .map(|n| (n.network_id.clone(), n.gateway.clone()))
+                    .collect();
+                for (net, gw) in dns {
                     self.ensure_dns(&net, &gw);
                 }
                 self.monitor(c.clone());
