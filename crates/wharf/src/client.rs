@@ -27,11 +27,13 @@ pub const CLIENT_API: &str = "1.50";
 pub const DEFAULT_SOCKET: &str = "/run/wharf/wharf.sock";
 
 /// A request body: nothing, bytes in memory, or a stream fed through a channel (sent with
-/// `Transfer-Encoding: chunked`).
+/// `Transfer-Encoding: chunked`). A [`Body::Stream`] whose producer sends an error aborts the
+/// request without the final chunk, so the daemon never takes a cut-off stream for a whole one.
 pub enum Body {
     Empty,
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Bytes>),
+    Stream(mpsc::Receiver<std::io::Result<Bytes>>),
 }
 
 impl Body {
@@ -42,7 +44,7 @@ impl Body {
 
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -52,6 +54,7 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Channel(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            Body::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
         }
     }
 
@@ -59,7 +62,7 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
-            Body::Channel(_) => false,
+            Body::Channel(_) | Body::Stream(_) => false,
         }
     }
 
@@ -69,7 +72,7 @@ impl http_body::Body for Body {
             Body::Full(b) => {
                 http_body::SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Body::Channel(_) => http_body::SizeHint::default(),
+            Body::Channel(_) | Body::Stream(_) => http_body::SizeHint::default(),
         }
     }
 }

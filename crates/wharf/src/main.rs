@@ -2,13 +2,14 @@
 //!
 //! Owns: parsing the command line, speaking the Docker Engine API over wharfd's unix socket
 //! (HTTP/1.1, version negotiation, hijacked attach/exec streams), the local terminal (raw
-//! mode, resize, signal proxying), output (tables, `--format`, progress bars) and starting
-//! wharfd when the default socket does not answer.
+//! mode, resize, signal proxying), output (tables, `--format`, progress bars), the local end
+//! of `cp`'s tar streams, and starting wharfd when the default socket does not answer.
 //!
 //! Does not own: any container, image, network or volume state (all of it lives in wharfd;
 //! this crate depends on no other wharf crate and shares no types with the daemon — the wire
 //! JSON is the contract).
 
+mod archive;
 mod autostart;
 mod cli;
 mod client;

@@ -401,3 +401,221 @@ fn interactive_tty_session() {
         "terminal left in raw mode: {out}"
     );
 }
+
+/// `count` bytes of xorshift noise (incompressible, no holes) written to `path`.
+fn write_noise(path: &std::path::Path, count: usize) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..count / block.len() {
+        for word in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&block).unwrap();
+    }
+    f.flush().unwrap();
+}
+
+fn sha256_host(path: &std::path::Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn sha256_in(d: &common::Daemon, ctr: &str, path: &str) -> String {
+    d.ok(&["exec", ctr, "sha256sum", path])
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Runs wharf under GNU time when it is installed; returns wharf's output and its peak
+/// resident set size in KiB (`None` without /usr/bin/time).
+fn wharf_measured(
+    d: &common::Daemon,
+    args: &[&str],
+    stdin: std::process::Stdio,
+    stdout: std::process::Stdio,
+) -> (std::process::Output, Option<u64>) {
+    let time = std::path::Path::new("/usr/bin/time");
+    let rss_file = d.dir.path().join("rss.txt");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file);
+        c.arg(common::wharf_bin());
+        c
+    } else {
+        Command::new(common::wharf_bin())
+    };
+    let o = cmd
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock.display()))
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("WHARF_HOST")
+        .stdin(stdin)
+        .stdout(stdout)
+        .output()
+        .expect("run wharf");
+    assert!(
+        o.status.success(),
+        "wharf {args:?}: {}",
+        describe(&o, &d.log())
+    );
+    let rss = time
+        .exists()
+        .then(|| std::fs::read_to_string(&rss_file).unwrap())
+        .map(|s| s.trim().parse().expect("peak RSS in KiB"));
+    (o, rss)
+}
+
+#[test]
+fn cp_streams_large_files_both_ways_and_between_containers() {
+    use std::process::Stdio;
+    let Some(d) = common::daemon("c") else { return };
+    d.import_busybox();
+    for n in ["cp-a", "cp-b"] {
+        d.ok(&["run", "-d", "--name", n, "busybox", "sleep", "600"]);
+    }
+    const SIZE: usize = 64 << 20;
+    let big = d.dir.path().join("big.bin");
+    write_noise(&big, SIZE);
+    let want = sha256_host(&big);
+    let big_s = big.to_str().unwrap();
+    // The archive streams: wharf's peak RSS stays far below the 64 MiB it moves.
+    let limit_kib = (SIZE / 4 / 1024) as u64;
+    let mut peaks = Vec::new();
+    let mut measured = |args: &[&str], stdin: Stdio, stdout: Stdio| {
+        let (o, rss) = wharf_measured(&d, args, stdin, stdout);
+        if let Some(kib) = rss {
+            assert!(kib < limit_kib, "wharf {args:?} peaked at {kib} KiB");
+            peaks.push((args.join(" "), kib));
+        }
+        o
+    };
+
+    // Host to container, into a directory.
+    let o = measured(&["cp", big_s, "cp-a:/tmp/"], Stdio::null(), Stdio::null());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with("Successfully copied 67.1MB to cp-a:/tmp/"),
+        "{}",
+        describe(&o, "")
+    );
+    assert_eq!(sha256_in(&d, "cp-a", "/tmp/big.bin"), want);
+
+    // Container to container: renamed (the archive is rewritten on the way) and into a
+    // directory (the bytes pass straight through).
+    measured(
+        &["cp", "cp-a:/tmp/big.bin", "cp-b:/tmp/copy.bin"],
+        Stdio::null(),
+        Stdio::null(),
+    );
+    assert_eq!(sha256_in(&d, "cp-b", "/tmp/copy.bin"), want);
+    measured(
+        &["cp", "cp-a:/tmp/big.bin", "cp-b:/root/"],
+        Stdio::null(),
+        Stdio::null(),
+    );
+    assert_eq!(sha256_in(&d, "cp-b", "/root/big.bin"), want);
+
+    // Container to host: renamed, and into a directory.
+    let back = d.dir.path().join("back.bin");
+    measured(
+        &["cp", "cp-b:/tmp/copy.bin", back.to_str().unwrap()],
+        Stdio::null(),
+        Stdio::null(),
+    );
+    assert_eq!(sha256_host(&back), want);
+    let into = d.dir.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    measured(
+        &["cp", "cp-b:/root/big.bin", into.to_str().unwrap()],
+        Stdio::null(),
+        Stdio::null(),
+    );
+    assert_eq!(sha256_host(&into.join("big.bin")), want);
+
+    // `-`: the tar itself on stdout, and back in on stdin.
+    let tar = d.dir.path().join("out.tar");
+    measured(
+        &["cp", "cp-a:/tmp/big.bin", "-"],
+        Stdio::null(),
+        Stdio::from(std::fs::File::create(&tar).unwrap()),
+    );
+    let listed = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains(&format!(" {SIZE} ")) && listed.trim_end().ends_with(" big.bin"),
+        "{listed}"
+    );
+    d.ok(&["exec", "cp-b", "mkdir", "/fromstdin"]);
+    measured(
+        &["cp", "-", "cp-b:/fromstdin"],
+        Stdio::from(std::fs::File::open(&tar).unwrap()),
+        Stdio::null(),
+    );
+    assert_eq!(sha256_in(&d, "cp-b", "/fromstdin/big.bin"), want);
+
+    // A directory with a sparse file, container to container under a new name.
+    let tree = d.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/f.txt"), "tree-data\n").unwrap();
+    let sparse = std::fs::File::create(tree.join("sparse")).unwrap();
+    sparse.set_len(16 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&sparse, b"middle", 8 << 20).unwrap();
+    drop(sparse);
+    d.ok(&["cp", tree.to_str().unwrap(), "cp-a:/tmp/"]);
+    d.ok(&["cp", "cp-a:/tmp/tree", "cp-b:/tmp/tree2"]);
+    assert_eq!(
+        d.ok(&["exec", "cp-b", "cat", "/tmp/tree2/sub/f.txt"]),
+        "tree-data\n"
+    );
+    assert_eq!(
+        sha256_in(&d, "cp-b", "/tmp/tree2/sparse"),
+        sha256_host(&tree.join("sparse"))
+    );
+    d.ok(&["cp", "cp-a:/tmp/tree", "cp-b:/root/"]);
+    assert_eq!(
+        sha256_in(&d, "cp-b", "/root/tree/sparse"),
+        sha256_host(&tree.join("sparse"))
+    );
+    let tree_back = d.dir.path().join("tree-back");
+    d.ok(&["cp", "cp-b:/root/tree", tree_back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(tree_back.join("sub/f.txt")).unwrap(),
+        "tree-data\n"
+    );
+    assert_eq!(
+        sha256_host(&tree_back.join("sparse")),
+        sha256_host(&tree.join("sparse"))
+    );
+
+    // Errors name what is missing.
+    let o = d.wharf(&["cp", "cp-a:/nonexistent", "cp-b:/tmp/"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/nonexistent"),
+        "{}",
+        describe(&o, "")
+    );
+    let o = d.wharf(&["cp", "cp-a:/tmp/tree", "cp-b:/tmp/copy.bin"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot copy a directory to the file"),
+        "{}",
+        describe(&o, "")
+    );
+    eprintln!("peak RSS of wharf (KiB): {peaks:?}");
+}

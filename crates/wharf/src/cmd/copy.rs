@@ -1,16 +1,22 @@
-//! `cp` (tar archives through `/containers/{id}/archive`, both directions, with docker's
-//! rename rules) and `commit`.
+//! `cp` (tar archives through `/containers/{id}/archive`, with docker's rename rules) and
+//! `commit`. Archives stream: from a container into [`archive::unpack`] on the host, from
+//! [`archive::build`] into a container, from one container into another (through
+//! [`archive::rebase`] when the top entry is renamed), and `-` for a tar on stdin or stdout.
+//! At most a few channel chunks of an archive are in memory at once.
 
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use hyper::body::Incoming;
 use hyper::Method;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::run::split_ref;
+use crate::archive::{self, ChannelReader, Chunk};
 use crate::cli::{CommitArgs, CpArgs};
-use crate::client::{path_seg, read_all, Body, Client, Query};
+use crate::client::{next_chunk, path_seg, Body, Client, Query};
 use crate::error::{Error, Result};
 use crate::output::human_size;
 
@@ -22,8 +28,8 @@ fn split_cp(arg: &str) -> Option<(&str, &str)> {
     arg.split_once(':').filter(|(c, _)| !c.is_empty())
 }
 
-/// The stat the daemon sends with HEAD/GET archive: (is_dir).
-fn stat_is_dir(resp: &hyper::Response<hyper::body::Incoming>) -> bool {
+/// Whether the stat the daemon sends with HEAD/GET archive is a directory's.
+fn stat_is_dir(resp: &hyper::Response<Incoming>) -> bool {
     resp.headers()
         .get("x-docker-container-path-stat")
         .and_then(|h| {
@@ -42,94 +48,160 @@ fn base_name(p: &str) -> String {
         .map_or_else(|| ".".to_string(), |n| n.to_string_lossy().into_owned())
 }
 
-/// An entry path renamed from `from` to `to` at its first component; refuses `..` and
-/// absolute paths (a hostile archive must not write outside the destination).
-fn renamed(entry: &Path, from: &str, to: &str) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for (i, c) in entry.components().enumerate() {
-        match c {
-            Component::Normal(n) if i == 0 && n == from => out.push(to),
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(out)
+fn archive_path(ctr: &str) -> String {
+    format!("/containers/{}/archive", path_seg(ctr))
 }
 
-fn extract(tar_bytes: &[u8], dest_dir: &Path, from: &str, to: &str, archive: bool) -> Result<()> {
-    let mut ar = tar::Archive::new(tar_bytes);
-    ar.set_preserve_ownerships(archive);
-    ar.set_preserve_permissions(true);
-    let entries = ar
-        .entries()
-        .map_err(|e| Error::io("read archive from the container", e))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| Error::io("read archive entry", e))?;
-        let path = entry
-            .path()
-            .map_err(|e| Error::io("archive entry path", e))?
-            .into_owned();
-        let rel = renamed(&path, from, to).ok_or_else(|| {
-            Error::Stream(format!(
-                "archive entry {} escapes the destination",
-                path.display()
-            ))
-        })?;
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let target = dest_dir.join(&rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
-        }
-        entry
-            .unpack(&target)
-            .map_err(|e| Error::io(format!("write {}", target.display()), e))?;
+/// A blocking task's result, its panic or cancellation included.
+async fn joined<T>(h: tokio::task::JoinHandle<std::io::Result<T>>, what: &str) -> Result<T> {
+    match h.await {
+        Ok(r) => r.map_err(|e| Error::io(what.to_string(), e)),
+        Err(e) => Err(Error::io(what.to_string(), std::io::Error::other(e))),
     }
-    Ok(())
-}
-
-fn make_tar(src: &Path, name: &str, follow: bool) -> Result<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(src)
-        .map_err(|e| Error::io(format!("stat {}", src.display()), e))?;
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(follow);
-    let r = if meta.is_dir() {
-        b.append_dir_all(name, src)
-    } else {
-        b.append_path_with_name(src, name)
-    };
-    r.map_err(|e| Error::io(format!("archive {}", src.display()), e))?;
-    b.into_inner().map_err(|e| Error::io("finish archive", e))
 }
 
 pub async fn cp(c: &Client, a: CpArgs) -> Result<()> {
     match (split_cp(&a.src), split_cp(&a.dst)) {
         (Some((ctr, path)), None) => from_container(c, ctr, path, &a).await,
         (None, Some((ctr, path))) => to_container(c, ctr, path, &a).await,
-        (Some(_), Some(_)) => Err(Error::usage("copying between containers is not supported")),
+        (Some(src), Some(dst)) => between_containers(c, src, dst, &a).await,
         (None, None) => Err(Error::usage(
             "must specify at least one container source (CONTAINER:PATH)",
         )),
     }
 }
 
-async fn from_container(c: &Client, ctr: &str, path: &str, a: &CpArgs) -> Result<()> {
+/// `GET` archive: the container path's tar stream.
+async fn get_archive(c: &Client, ctr: &str, path: &str) -> Result<Incoming> {
     let q = Query::new().add("path", path);
     let resp = c
-        .request(
-            Method::GET,
-            &format!("/containers/{}/archive", path_seg(ctr)),
-            q,
-            Body::Empty,
-            &[],
-        )
+        .request(Method::GET, &archive_path(ctr), q, Body::Empty, &[])
         .await?;
-    let tar_bytes = read_all(resp).await?;
+    Ok(resp.into_body())
+}
+
+/// Whether a container path is a directory; `None` when it does not exist.
+async fn stat_dir(c: &Client, ctr: &str, path: &str) -> Result<Option<bool>> {
+    let q = Query::new().add("path", path);
+    match c
+        .request(Method::HEAD, &archive_path(ctr), q, Body::Empty, &[])
+        .await
+    {
+        Ok(r) => Ok(Some(stat_is_dir(&r))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where a copy into `ctr:path` lands, docker's way: into `path` keeping the source's name
+/// when `path` is a directory, else into its parent under `path`'s own name. Returns the
+/// directory to extract into and the name the archive's top entry must have.
+async fn put_target(
+    c: &Client,
+    ctr: &str,
+    path: &str,
+    src_is_dir: bool,
+    src_name: &str,
+) -> Result<(String, String)> {
+    match stat_dir(c, ctr, path).await? {
+        Some(true) => Ok((path.to_string(), src_name.to_string())),
+        Some(false) if src_is_dir => Err(Error::usage(format!(
+            "cannot copy a directory to the file {ctr}:{path}"
+        ))),
+        _ if path.ends_with('/') => Err(Error::usage(format!(
+            "destination directory {ctr}:{path} does not exist"
+        ))),
+        _ => {
+            let parent = Path::new(path)
+                .parent()
+                .map(|p| p.display().to_string())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "/".to_string());
+            Ok((parent, base_name(path)))
+        }
+    }
+}
+
+/// `PUT` archive: extracts the streamed tar `body` into the container directory `dir`.
+async fn put_archive(c: &Client, ctr: &str, dir: &str, body: Body, copy_ids: bool) -> Result<()> {
+    let q = Query::new().add("path", dir).flag("copyUIDGID", copy_ids);
+    c.request(
+        Method::PUT,
+        &archive_path(ctr),
+        q,
+        body,
+        &[("content-type", "application/x-tar")],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forwards a response body into `tx`, returning the bytes forwarded. A read error is
+/// forwarded as well (the consumer fails on it) and returned; a consumer that went away ends
+/// the pump early without error (its own result says why).
+async fn pump(mut body: Incoming, tx: mpsc::Sender<Chunk>) -> Result<u64> {
+    let mut n = 0u64;
+    loop {
+        match next_chunk(&mut body).await {
+            Ok(Some(b)) => {
+                n += b.len() as u64;
+                if tx.send(Ok(b)).await.is_err() {
+                    return Ok(n);
+                }
+            }
+            Ok(None) => return Ok(n),
+            Err(e) => {
+                drop(tx.send(Err(std::io::Error::other(e.to_string()))).await);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// The tar stream in `rx`, with its top entry renamed from `from` to `to` when they differ,
+/// for blocking code: either `rx` itself or the output of a rebasing thread.
+fn renaming(
+    rx: mpsc::Receiver<Chunk>,
+    from: &str,
+    to: &str,
+) -> (
+    ChannelReader,
+    Option<std::thread::JoinHandle<std::io::Result<u64>>>,
+) {
+    if from == to {
+        return (ChannelReader::new(rx), None);
+    }
+    let (tx2, rx2) = archive::channel();
+    let (from, to) = (from.to_string(), to.to_string());
+    let t = std::thread::spawn(move || {
+        archive::produce(tx2, |w| {
+            archive::rebase(ChannelReader::new(rx), w, &from, &to)
+        })
+    });
+    (ChannelReader::new(rx2), Some(t))
+}
+
+/// The error to report when a producer feeds a consumer: the producer's, unless it failed
+/// only because the consumer had gone away (then the consumer's says why).
+fn cause<T>(producer: Result<T>, consumer: Result<()>) -> Result<T> {
+    match (producer, consumer) {
+        (Ok(t), Ok(())) => Ok(t),
+        (Err(Error::Io { source, .. }), Err(e))
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Err(e)
+        }
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+    }
+}
+
+async fn from_container(c: &Client, ctr: &str, path: &str, a: &CpArgs) -> Result<()> {
+    let mut body = get_archive(c, ctr, path).await?;
     if a.dst == "-" {
-        return crate::stdio::write_out(&tar_bytes);
+        while let Some(chunk) = next_chunk(&mut body).await? {
+            crate::stdio::write_out(&chunk)?;
+        }
+        return Ok(());
     }
     let dst = PathBuf::from(&a.dst);
     let from = base_name(path);
@@ -149,77 +221,122 @@ async fn from_container(c: &Client, ctr: &str, path: &str, a: &CpArgs) -> Result
         }
         (parent, base_name(&a.dst))
     };
-    extract(&tar_bytes, &dir, &from, &to, a.archive)?;
+    let (tx, rx) = archive::channel();
+    let keep_ids = a.archive;
+    let unpack = tokio::task::spawn_blocking(move || {
+        let (reader, rebasing) = renaming(rx, &from, &to);
+        let unpacked = archive::unpack(reader, &dir, keep_ids);
+        let rebased = match rebasing.map(|t| t.join()) {
+            None => Ok(0),
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the renaming thread panicked")),
+        };
+        match (rebased, unpacked) {
+            (Err(e), Err(u)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(u),
+            (Err(e), _) => Err(e),
+            (Ok(_), u) => u,
+        }
+    });
+    let sent = pump(body, tx).await;
+    let unpacked = joined(unpack, &format!("extract into {}", a.dst)).await;
+    let n = cause(sent, unpacked)?;
+    if !a.quiet {
+        eprintln!("Successfully copied {} to {}", human_size(n as i64), a.dst);
+    }
+    Ok(())
+}
+
+/// Stdin's bytes as a stream (a blocking read on a thread of its own).
+fn stdin_stream(tx: mpsc::Sender<Chunk>) {
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let chunk = match stdin.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => Ok(bytes::Bytes::copy_from_slice(&buf[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        }
+    });
+}
+
+async fn to_container(c: &Client, ctr: &str, path: &str, a: &CpArgs) -> Result<()> {
+    let (tx, rx) = archive::channel();
+    if a.src == "-" {
+        // A tar on stdin is extracted as it is into `path`, which must be a directory.
+        stdin_stream(tx);
+        return put_archive(c, ctr, path, Body::Stream(rx), a.archive).await;
+    }
+    let src = PathBuf::from(&a.src);
+    let meta = if a.follow_link {
+        std::fs::metadata(&src)
+    } else {
+        std::fs::symlink_metadata(&src)
+    }
+    .map_err(|e| Error::io(format!("stat {}", src.display()), e))?;
+    let (dest, name) = put_target(c, ctr, path, meta.is_dir(), &base_name(&a.src)).await?;
+    let follow = a.follow_link;
+    let build = tokio::task::spawn_blocking(move || {
+        archive::produce(tx, |w| archive::build(w, &src, &name, follow))
+    });
+    let put = put_archive(c, ctr, &dest, Body::Stream(rx), a.archive).await;
+    // A failed build also fails the request; its own error says why.
+    let n = cause(joined(build, &format!("archive {}", a.src)).await, put)?;
     if !a.quiet {
         eprintln!(
-            "Successfully copied {} to {}",
-            human_size(tar_bytes.len() as i64),
-            a.dst
+            "Successfully copied {} to {ctr}:{path}",
+            human_size(n as i64)
         );
     }
     Ok(())
 }
 
-async fn to_container(c: &Client, ctr: &str, path: &str, a: &CpArgs) -> Result<()> {
-    let archive_path = format!("/containers/{}/archive", path_seg(ctr));
-    let (body, dest) = if a.src == "-" {
-        let mut b = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut b)
-            .map_err(|e| Error::io("read tar from stdin", e))?;
-        (b, path.to_string())
+async fn between_containers(
+    c: &Client,
+    (sctr, spath): (&str, &str),
+    (dctr, dpath): (&str, &str),
+    a: &CpArgs,
+) -> Result<()> {
+    let src_is_dir = stat_dir(c, sctr, spath)
+        .await?
+        .ok_or_else(|| Error::Daemon {
+            status: 404,
+            message: format!("Could not find the file {spath} in container {sctr}"),
+        })?;
+    let from = base_name(spath);
+    let (dest, to) = put_target(c, dctr, dpath, src_is_dir, &from).await?;
+    let body = get_archive(c, sctr, spath).await?;
+    let (tx, rx) = archive::channel();
+    // Renaming needs the archive parsed and rewritten; otherwise the bytes pass straight on.
+    let (pump_tx, rebase) = if from == to {
+        (tx, None)
     } else {
-        let src = PathBuf::from(&a.src);
-        let src_is_dir = std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(false);
-        let stat = c
-            .request(
-                Method::HEAD,
-                &archive_path,
-                Query::new().add("path", path),
-                Body::Empty,
-                &[],
-            )
-            .await;
-        let (dest, name) = match stat {
-            Ok(r) if stat_is_dir(&r) => (path.to_string(), base_name(&a.src)),
-            Ok(_) if src_is_dir => {
-                return Err(Error::usage(format!(
-                    "cannot copy a directory to the file {ctr}:{path}"
-                )));
-            }
-            Err(e) if !e.is_not_found() => return Err(e),
-            _ => {
-                if path.ends_with('/') {
-                    return Err(Error::usage(format!(
-                        "destination directory {ctr}:{path} does not exist"
-                    )));
-                }
-                let parent = Path::new(path)
-                    .parent()
-                    .map_or("/".to_string(), |p| p.display().to_string());
-                let parent = if parent.is_empty() {
-                    "/".to_string()
-                } else {
-                    parent
-                };
-                (parent, base_name(path))
-            }
-        };
-        (make_tar(&src, &name, a.follow_link)?, dest)
+        let (tx1, rx1) = archive::channel();
+        let t = tokio::task::spawn_blocking(move || {
+            archive::produce(tx, |w| {
+                archive::rebase(ChannelReader::new(rx1), w, &from, &to)
+            })
+        });
+        (tx1, Some(t))
     };
-    let n = body.len();
-    let q = Query::new().add("path", dest).flag("copyUIDGID", a.archive);
-    c.request(
-        Method::PUT,
-        &archive_path,
-        q,
-        Body::Full(Some(body.into())),
-        &[("content-type", "application/x-tar")],
-    )
-    .await?;
-    if !a.quiet && a.src != "-" {
+    let (put, sent) = tokio::join!(
+        put_archive(c, dctr, &dest, Body::Stream(rx), a.archive),
+        pump(body, pump_tx)
+    );
+    let n = sent?;
+    match rebase {
+        Some(t) => cause(joined(t, "rename the archive's entries").await, put).map(drop)?,
+        None => put?,
+    }
+    if !a.quiet {
         eprintln!(
-            "Successfully copied {} to {ctr}:{path}",
+            "Successfully copied {} to {dctr}:{dpath}",
             human_size(n as i64)
         );
     }
@@ -256,35 +373,5 @@ mod tests {
         assert_eq!(split_cp("file"), None);
         assert_eq!(base_name("/etc/"), "etc");
         assert_eq!(base_name("/"), ".");
-    }
-
-    #[test]
-    fn renames_and_refuses_escapes() {
-        assert_eq!(
-            renamed(Path::new("hosts"), "hosts", "h2"),
-            Some(PathBuf::from("h2"))
-        );
-        assert_eq!(
-            renamed(Path::new("etc/a/b"), "etc", "x"),
-            Some(PathBuf::from("x/a/b"))
-        );
-        assert_eq!(renamed(Path::new("../evil"), "a", "b"), None);
-        assert_eq!(renamed(Path::new("/abs"), "a", "b"), None);
-    }
-
-    #[test]
-    fn tar_round_trip() {
-        let d = tempfile::tempdir().expect("tempdir");
-        let src = d.path().join("dir");
-        std::fs::create_dir_all(src.join("sub")).expect("mkdir");
-        std::fs::write(src.join("sub/f"), b"data").expect("write");
-        let t = make_tar(&src, "dir", false).expect("tar");
-        let out = d.path().join("out");
-        std::fs::create_dir(&out).expect("mkdir");
-        extract(&t, &out, "dir", "renamed", false).expect("extract");
-        assert_eq!(
-            std::fs::read(out.join("renamed/sub/f")).expect("read"),
-            b"data"
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! `/images/...` and `/commit`: listing, inspect, history, pull (and import) with Docker's
-//! JSON-lines progress, push, tag, remove, save, load, prune.
+//! JSON-lines progress, push, tag, remove, save, load, prune (in [`super::image_prune`]).
 
 use std::sync::Arc;
 
@@ -15,10 +15,22 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, json, Req, Resp};
 
-pub async fn list(d: &Arc<Daemon>, _r: &Req) -> ApiResult<Resp> {
+pub async fn list(d: &Arc<Daemon>, r: &Req) -> ApiResult<Resp> {
+    // Of the listing filters only `dangling` is understood; others list everything.
+    let filters: Value = r
+        .q("filters")
+        .and_then(|f| serde_json::from_str(f).ok())
+        .unwrap_or(json!({}));
+    let dangling = match &filters["dangling"] {
+        Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_string),
+        Value::Object(o) => o.keys().next().cloned(),
+        _ => None,
+    }
+    .map(|v| v == "true" || v == "1");
     let imgs = d.list_images().await?;
     let out: Vec<Value> = imgs
         .iter()
+        .filter(|i| dangling.is_none_or(|want| i.names.is_empty() == want))
         .map(|i| {
             let labels = serde_json::from_slice::<Value>(&i.resolved.config_bytes)
                 .ok()
@@ -286,19 +298,17 @@ async fn import(d: &Arc<Daemon>, mut r: Req, src: &str) -> ApiResult<Resp> {
     let tag = r.q("tag").unwrap_or("").to_string();
     let message = r.q("message").map(str::to_string);
     let changes = parse_changes(&r.q_all("changes"))?;
+    // Without a repository the image is dangling (`<none>:<none>`), as Docker's.
     let target = if repo.is_empty() {
-        Reference::parse(&format!(
-            "wharf.local/import/{}:latest",
-            &crate::engine::containers::random_id()[..12]
-        ))?
+        None
     } else if tag.is_empty() {
-        Reference::parse(&repo)?
+        Some(Reference::parse(&repo)?)
     } else {
-        Reference::parse(&format!("{repo}:{tag}"))?
+        Some(Reference::parse(&format!("{repo}:{tag}"))?)
     };
     let body = r.body_bytes(8 << 30).await?;
     let id = d
-        .import_rootfs(body.to_vec(), target.clone(), changes, message)
+        .import_rootfs(body.to_vec(), target, changes, message)
         .await?;
     d.emit("image", "import", &id, vec![]);
     Ok(json(StatusCode::OK, &json!({"status": id})))
@@ -484,7 +494,9 @@ pub async fn remove(d: &Arc<Daemon>, name: &str, r: &Req) -> ApiResult<Resp> {
     for t in &targets {
         let rf = Reference::parse(t)?;
         d.images.images.delete(&rf)?;
-        out.push(json!({"Untagged": rf.familiar()}));
+        if !images::image_store::is_dangling_name(t) {
+            out.push(json!({"Untagged": rf.familiar()}));
+        }
     }
     if last_name {
         out.push(json!({"Deleted": id}));
@@ -539,18 +551,6 @@ pub async fn load(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
         d.emit("image", "load", &l.name.to_string(), vec![]);
     }
     Ok(http::with_type(StatusCode::OK, "application/json", out))
-}
-
-pub async fn prune(d: &Arc<Daemon>) -> ApiResult<Resp> {
-    let svc = d.images.clone();
-    let report = tokio::task::spawn_blocking(move || svc.gc())
-        .await
-        .map_err(|e| ApiError::internal(format!("prune: {e}")))??;
-    drop(format!("{report:?}"));
-    Ok(json(
-        StatusCode::OK,
-        &json!({"ImagesDeleted": null, "SpaceReclaimed": 0}),
-    ))
 }
 
 pub async fn commit(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {

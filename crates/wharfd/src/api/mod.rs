@@ -2,6 +2,7 @@
 //! convert between Docker's JSON and the engine's types and call the engine.
 
 mod containers;
+mod image_prune;
 mod images;
 mod networks;
 mod streams;
@@ -70,7 +71,7 @@ pub async fn route(d: &Arc<Daemon>, r: Req) -> ApiResult<Resp> {
         (&M::POST, ["images", "create"]) => images::create(d, r).await,
         (&M::POST, ["images", "load"]) => images::load(d, r).await,
         (&M::GET, ["images", "get"]) => images::save(d, &r.q_all("names")).await,
-        (&M::POST, ["images", "prune"]) => images::prune(d).await,
+        (&M::POST, ["images", "prune"]) => image_prune::prune(d, &r).await,
         (&M::POST, ["commit"]) => images::commit(d, r).await,
         (&M::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
             images::save(d, &[name.join("/")]).await

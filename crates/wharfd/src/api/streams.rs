@@ -438,6 +438,8 @@ pub async fn archive_get(d: &Arc<Daemon>, c: &Arc<Ctr>, path: &str, head: bool) 
             let w = http::BodyWriter(tx);
             let mut b = tar::Builder::new(w);
             b.follow_symlinks(false);
+            // Plain entries only: a PUT archive (images::unpack) takes no GNU sparse ones.
+            b.sparse(false);
             // The descriptor's magic link must not be archived as a symlink: directories are
             // walked below it, a file is read through a reopened descriptor.
             let r = if is_dir {

@@ -1,13 +1,67 @@
 //! Images as the engine sees them: lookup by name or id, the listing, import of a root
-//! filesystem tarball, and commit of a container.
+//! filesystem tarball, commit of a container, and prune of the images no container uses.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use images::image_store::ImageRecord;
 use images::service::Resolved;
 use images::Reference;
 
 use crate::daemon::{Ctr, Daemon};
 use crate::error::{ApiError, ApiResult};
+
+/// Which images `image prune` removes, besides "no container uses it".
+#[derive(Debug, Clone, Default)]
+pub struct PruneFilter {
+    /// Only images without a tag (Docker's default; `-a` sends `dangling=false`).
+    pub dangling_only: bool,
+    /// Only images created before this time (seconds since the epoch).
+    pub until: Option<u64>,
+    /// Only images whose config labels match every one of these.
+    pub labels: Vec<LabelFilter>,
+}
+
+/// `label=key`, `label=key=value`, or their negations (`label!=...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelFilter {
+    pub key: String,
+    pub value: Option<String>,
+    pub negate: bool,
+}
+
+impl LabelFilter {
+    pub fn parse(s: &str, negate: bool) -> LabelFilter {
+        let (key, value) = match s.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (s.to_string(), None),
+        };
+        LabelFilter { key, value, negate }
+    }
+
+    fn matches(&self, labels: &serde_json::Map<String, serde_json::Value>) -> bool {
+        let hit = match (labels.get(&self.key), &self.value) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(v), Some(want)) => v.as_str() == Some(want.as_str()),
+        };
+        hit != self.negate
+    }
+}
+
+/// One line of Docker's prune answer, in its order: an image's names, then the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pruned {
+    Untagged(String),
+    Deleted(String),
+}
+
+#[derive(Debug, Default)]
+pub struct PruneReport {
+    pub items: Vec<Pruned>,
+    /// Bytes of content-store blobs that garbage collection freed.
+    pub reclaimed: u64,
+}
 
 /// One image for listings: every name pointing at the same config is one image.
 pub struct ImageSummary {
@@ -49,7 +103,9 @@ impl Daemon {
     ) -> ApiResult<String> {
         let rec = c.snapshot();
         let upper = self.snaps.fs_path(&rec.snapshot)?;
-        let target = match repo.filter(|r| !r.is_empty()) {
+        let repo = repo.filter(|r| !r.is_empty());
+        let untagged = repo.is_none();
+        let target = match repo {
             Some(r) => {
                 let s = match tag.filter(|t| !t.is_empty()) {
                     Some(t) => format!("{r}:{t}"),
@@ -57,7 +113,7 @@ impl Daemon {
                 };
                 Reference::parse(&s)?
             }
-            // Untagged commits still need a record; name them by container id.
+            // Untagged commits are recorded under a name of their own, then left dangling.
             None => Reference::parse(&format!("wharf.local/commit/{}:latest", &rec.id[..12]))?,
         };
         let base = Reference::parse(&rec.image_ref)?;
@@ -92,14 +148,18 @@ impl Daemon {
         };
         let svc = self.images.clone();
         let committed = tokio::task::spawn_blocking(move || {
-            images::commit::commit(
+            let c = images::commit::commit(
                 &svc,
                 &upper,
                 Some(&base),
                 &target,
                 &opts,
                 &images::progress::Progress::none(),
-            )
+            )?;
+            if untagged {
+                svc.images.untag(&target)?;
+            }
+            Ok::<_, images::Error>(c)
         })
         .await
         .map_err(|e| ApiError::internal(format!("commit: {e}")))??;
@@ -107,11 +167,12 @@ impl Daemon {
         Ok(committed.config.digest.to_string())
     }
 
-    /// `docker import`: a root filesystem tarball becomes a one-layer image.
+    /// `docker import`: a root filesystem tarball becomes a one-layer image, named `target` or
+    /// dangling when there is none.
     pub async fn import_rootfs(
         &self,
         tar: Vec<u8>,
-        target: Reference,
+        target: Option<Reference>,
         changes: Option<serde_json::Map<String, serde_json::Value>>,
         message: Option<String>,
     ) -> ApiResult<String> {
@@ -134,19 +195,118 @@ impl Daemon {
                 runtime_config: changes,
                 ..Default::default()
             };
+            let name = match &target {
+                Some(t) => t.clone(),
+                None => Reference::parse(&format!(
+                    "wharf.local/import/{}:latest",
+                    &super::containers::random_id()[..12]
+                ))?,
+            };
             let c = images::commit::commit(
                 &svc,
                 &dir,
                 None,
-                &target,
+                &name,
                 &copts,
                 &images::progress::Progress::none(),
             )?;
+            if target.is_none() {
+                svc.images.untag(&name)?;
+            }
             Ok(c.config.digest.to_string())
         })
         .await
         .map_err(|e| ApiError::internal(format!("import: {e}")))?
     }
+}
+
+impl Daemon {
+    /// `docker image prune`: removes the images that match `f` and that no container (in any
+    /// state) was created from, then collects their content.
+    pub async fn prune_images(&self, f: PruneFilter) -> ApiResult<PruneReport> {
+        let used: HashSet<String> = self
+            .all_containers()
+            .iter()
+            .map(|c| c.lock().image_id.clone())
+            .collect();
+        let svc = self.images.clone();
+        tokio::task::spawn_blocking(move || prune_blocking(&svc, &used, &f))
+            .await
+            .map_err(|e| ApiError::internal(format!("image prune: {e}")))?
+    }
+}
+
+fn prune_blocking(
+    svc: &images::Service,
+    used: &HashSet<String>,
+    f: &PruneFilter,
+) -> ApiResult<PruneReport> {
+    // Records grouped by image: the config digest, or the target for a record that does not
+    // resolve for this host (no container can use it).
+    struct Group {
+        records: Vec<ImageRecord>,
+        created: u64,
+        labels: serde_json::Map<String, serde_json::Value>,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for rec in svc.images.list()? {
+        let resolved = Reference::parse(&rec.name)
+            .ok()
+            .and_then(|r| svc.resolve_host(&r).ok());
+        let (id, created, labels) = match &resolved {
+            Some(res) => {
+                let cfg: serde_json::Value =
+                    serde_json::from_slice(&res.config_bytes).unwrap_or_default();
+                let labels = cfg["config"]["Labels"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                let created = image_created(res).unwrap_or(rec.created);
+                (res.manifest.config.digest.to_string(), created, labels)
+            }
+            None => (
+                rec.target.digest.to_string(),
+                rec.created,
+                Default::default(),
+            ),
+        };
+        groups
+            .entry(id)
+            .or_insert_with(|| Group {
+                records: Vec::new(),
+                created,
+                labels,
+            })
+            .records
+            .push(rec);
+    }
+    let mut report = PruneReport::default();
+    for (id, g) in groups {
+        let tagged = g.records.iter().any(|r| {
+            !r.is_dangling() && Reference::parse(&r.name).is_ok_and(|n| n.tag().is_some())
+        });
+        if used.contains(&id)
+            || (f.dangling_only && tagged)
+            || f.until.is_some_and(|u| g.created >= u)
+            || !f.labels.iter().all(|l| l.matches(&g.labels))
+        {
+            continue;
+        }
+        for rec in &g.records {
+            let name = Reference::parse(&rec.name)?;
+            match svc.images.delete(&name) {
+                Ok(()) => {}
+                Err(e) if e.kind() == images::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if !rec.is_dangling() {
+                report.items.push(Pruned::Untagged(name.familiar()));
+            }
+        }
+        report.items.push(Pruned::Deleted(id));
+    }
+    report.reclaimed = svc.gc()?.freed;
+    Ok(report)
 }
 
 struct RemoveOnDrop(std::path::PathBuf);
@@ -221,7 +381,9 @@ fn list_blocking(svc: &images::Service) -> ApiResult<Vec<ImageSummary>> {
         let id = res.manifest.config.digest.to_string();
         let size: u64 =
             res.manifest.layers.iter().map(|l| l.size).sum::<u64>() + res.manifest.config.size;
-        let (name, digest) = if r.tag().is_some() {
+        let (name, digest) = if rec.is_dangling() {
+            (None, None)
+        } else if r.tag().is_some() {
             (Some(r.familiar()), None)
         } else {
             (None, Some(format!("{}@{}", r.name(), rec.target.digest)))
