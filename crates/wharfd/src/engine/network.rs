@@ -332,8 +332,7 @@ impl Daemon {
     /// Called when `network_id` changes; every member of it is rewritten. Files are
     /// rewritten in place (same inode), so the bind mounts in running containers see it.
     pub fn sync_hosts(&self, network_id: &str) {
-        // (id, name, [(network id, ip)]) of every container on a network.
-        let all: Vec<(String, String, Vec<(String, String)>)> = self
+        let all: Vec<Member> = self
             .all_containers()
             .iter()
             .filter_map(|c| {
@@ -383,6 +382,9 @@ impl Daemon {
         }
     }
 }
+
+/// (id, name, [(network id, ip)]) of a container on a user network.
+type Member = (String, String, Vec<(String, String)>);
 
 const HOSTS_MARK: &str = "# containers on this network (wharfd)";
 
