@@ -1,6 +1,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 //! TCP throughput between two containers on one hns `NAT` network (two namespaces, each with
-//! an endpoint on the network's bridge) against a bare veth pair between two namespaces,
+//! an endpoint on the network's switch) against a bare veth pair between two namespaces,
 //! measured with iperf3 and interleaved round by round. Every namespace is created here and
 //! all traffic stays inside them. Needs root and iperf3 (scripts/deps.sh); prints medians and
 //! the ratio (goal >= 0.9x).

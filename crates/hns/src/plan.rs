@@ -23,8 +23,14 @@ pub struct NetworkPlan {
     pub gateway: Ipv4Addr,
     /// The IPv6 side of a dual-stack network.
     pub v6: Option<V6Net>,
-    /// The bridge (`NAT`, `Private`) or the host adapter (`Transparent`).
+    /// The host's interface on the network: for `NAT` and `Private` a macvlan on `lower`
+    /// holding the gateway addresses (every rule of the network names it), for
+    /// `Transparent` the host adapter.
     pub bridge: String,
+    /// The switch of a `NAT` or `Private` network: a bridge with no ports that only carries
+    /// the macvlans of the host and the endpoints (bridge mode, so they reach each other
+    /// directly, without the host's IP or bridge netfilter hooks on the way).
+    pub lower: String,
 }
 
 impl NetworkPlan {
@@ -132,6 +138,7 @@ impl NetworkPlan {
             gateway,
             v6,
             bridge,
+            lower: format!("{LOWER_PREFIX}{}", short(&n.id)),
         })
     }
 }
@@ -183,8 +190,12 @@ pub struct EndpointPlan {
     pub acls: Vec<AclPlan>,
 }
 
-/// The start of the name of every bridge hns creates (`wh` and a short network id).
+/// The start of the name of the host's interface on every `NAT` or `Private` network (`wh`
+/// and a short network id).
 pub const BRIDGE_PREFIX: &str = "wh";
+
+/// The start of the name of a network's switch (see [`NetworkPlan::lower`]).
+pub const LOWER_PREFIX: &str = "wl";
 
 /// Whether `n` can name a network interface.
 pub fn valid_ifname(n: &str) -> bool {

@@ -137,9 +137,12 @@ impl NetworkService {
             } else {
                 let fd = netns::open(&self.namespace_path(&e.host_compute_namespace))
                     .map_err(|x| StepError::new("open namespace", x).during(&eop))?;
-                if !host
-                    .link_present(&ep, fd.as_fd())
-                    .map_err(|x| x.during(&eop))?
+                // A veth of the older layout is replaced by the endpoint's macvlan.
+                let stale = host.old_layout_link(np, &ep).map_err(|x| x.during(&eop))?;
+                if stale
+                    || !host
+                        .link_present(&ep, fd.as_fd())
+                        .map_err(|x| x.during(&eop))?
                 {
                     host.remove_stray_link(np, &ep)
                         .and_then(|()| host.attach(np, &ep, fd.as_fd()))

@@ -413,3 +413,62 @@ fn acls_apply_between_container_and_host() {
     assert!(svc.rule_tags("filter_input").unwrap().contains(&tag));
     assert!(svc.rule_tags("filter_output").unwrap().contains(&tag));
 }
+
+#[test]
+fn acls_apply_between_neighbours_on_one_network() {
+    let Some(lab) = lab::lab("b") else { return };
+    let svc = lab.service();
+    svc.create_network(network("nat", "NAT", "10.233.9.0/24"))
+        .unwrap();
+    let block_in = EndpointPolicy::Acl(AclPolicySetting {
+        protocols: "6".into(),
+        action: AclAction::Block,
+        direction: AclDirection::In,
+        local_ports: "7003".into(),
+        priority: 100,
+        ..Default::default()
+    });
+    let (a, a_ns) = container(&svc, endpoint("a", "nat", vec![block_in]));
+    let (b, b_ns) = container(&svc, endpoint("b", "nat", vec![]));
+    let block_out = EndpointPolicy::Acl(AclPolicySetting {
+        protocols: "6".into(),
+        action: AclAction::Block,
+        direction: AclDirection::Out,
+        remote_addresses: ip_of(&b),
+        remote_ports: "7005".into(),
+        priority: 100,
+        ..Default::default()
+    });
+    let (_c, c_ns) = container(&svc, endpoint("c", "nat", vec![block_out]));
+
+    // Inbound on a: its port 7003 is closed to a neighbour, 7004 is not.
+    let a7003 = serve(&a_ns, 7003, 1);
+    let a7004 = serve(&a_ns, 7004, 1);
+    assert!(connect(&b_ns, &format!("{}:7003", ip_of(&a))).is_err());
+    assert_eq!(
+        connect(&b_ns, &format!("{}:7004", ip_of(&a))).unwrap(),
+        "hello"
+    );
+    seen(&a7004);
+    // Outbound from c: b's 7005 is blocked for c, and only for c.
+    let b7005 = serve(&b_ns, 7005, 1);
+    assert!(connect(&c_ns, &format!("{}:7005", ip_of(&b))).is_err());
+    assert_eq!(
+        connect(&a_ns, &format!("{}:7005", ip_of(&b))).unwrap(),
+        "hello"
+    );
+    seen(&b7005);
+
+    // Detached and attached again without ACLs, nothing of them is left.
+    let ns = a.host_compute_namespace.clone();
+    svc.detach(&ns, &a.id).unwrap();
+    svc.delete_endpoint(&a.id).unwrap();
+    let plain = svc.create_endpoint(endpoint("a2", "nat", vec![])).unwrap();
+    svc.attach(&ns, &plain.id).unwrap();
+    let plain = svc.get_endpoint(&plain.id).unwrap();
+    assert_eq!(
+        connect(&b_ns, &format!("{}:7003", ip_of(&plain))).unwrap(),
+        "hello"
+    );
+    seen(&a7003);
+}

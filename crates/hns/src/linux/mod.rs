@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::StepError;
-use crate::plan::{EndpointPlan, NetworkPlan};
+use crate::plan::{derived_mac, EndpointPlan, NetworkPlan};
 use crate::types::NetworkType;
 use nft::{Batch, Nft};
 use rtnl::Rtnl;
@@ -43,8 +43,9 @@ impl Host {
         self.ns.as_fd()
     }
 
-    /// Bridge with the gateway address(es), forwarding on, `route_localnet` so published ports
-    /// answer on 127.0.0.1. Transparent networks need nothing on the host.
+    /// The network's switch and the host's macvlan on it with the gateway address(es),
+    /// forwarding on, `route_localnet` so published ports answer on 127.0.0.1. Transparent
+    /// networks need nothing on the host.
     pub fn ensure_network(&mut self, n: &NetworkPlan) -> Res<()> {
         if n.network_type == NetworkType::Transparent {
             return match self.rtnl.link_index(&n.bridge)? {
@@ -55,10 +56,31 @@ impl Host {
                 )),
             };
         }
+        let lower = match self.rtnl.link_index(&n.lower)? {
+            Some(i) => i,
+            None => {
+                // An older layout had the gateway on a bridge of the host interface's name
+                // with a veth per endpoint: it goes, and its endpoints are re-created.
+                self.rtnl.del_link_named(&n.bridge)?;
+                self.rtnl.add_bridge(&n.lower)?
+            }
+        };
         let idx = match self.rtnl.link_index(&n.bridge)? {
             Some(i) => i,
-            None => self.rtnl.add_bridge(&n.bridge)?,
+            None => {
+                let own = netns::current()
+                    .map_err(|e| StepError::new("open own network namespace", e))?;
+                self.rtnl
+                    .add_macvlan(&n.bridge, lower, derived_mac(n.gateway), own.as_fd())?;
+                self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
+                    StepError::new(
+                        format!("create macvlan {}", n.bridge),
+                        std::io::Error::from_raw_os_error(libc::ENODEV),
+                    )
+                })?
+            }
         };
+        // Before the addresses: the IPv6 gateway is added without duplicate detection.
         self.rtnl.add_address(idx, n.gateway.into(), n.subnet.len)?;
         netns::write_sysctl(self.netns(), "net/ipv4/ip_forward", "1")
             .map_err(|e| StepError::new("enable IPv4 forwarding", e))?;
@@ -76,9 +98,8 @@ impl Host {
 
     pub fn remove_network(&mut self, n: &NetworkPlan) -> Res<()> {
         if n.network_type != NetworkType::Transparent {
-            if let Some(i) = self.rtnl.link_index(&n.bridge)? {
-                self.rtnl.del_link(i)?;
-            }
+            self.rtnl.del_link_named(&n.bridge)?;
+            self.rtnl.del_link_named(&n.lower)?;
         }
         self.remove_rules(&n.tag())
     }
@@ -90,8 +111,14 @@ impl Host {
         Ok(inner.link_index(&e.ifname)?.is_some())
     }
 
-    /// Deletes what an endpoint may have left in the host namespace: a veth host end whose
-    /// namespace is gone (or going), or a container end parked by an older layout.
+    /// Whether the endpoint still has a veth of the older layout on the host.
+    pub fn old_layout_link(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<bool> {
+        Ok(n.network_type != NetworkType::Transparent
+            && self.rtnl.link_index(&e.host_if)?.is_some())
+    }
+
+    /// Deletes what an endpoint may have left in the host namespace: links of an older
+    /// layout (a veth's host end, a parked container end).
     pub fn remove_stray_link(&mut self, n: &NetworkPlan, e: &EndpointPlan) -> Res<()> {
         if n.network_type != NetworkType::Transparent {
             self.rtnl.del_link_named(&e.host_if)?;
@@ -99,28 +126,23 @@ impl Host {
         self.rtnl.del_link_named(&e.peer)
     }
 
-    /// Creates the endpoint's link with its container end directly inside `ns` as `eth0`
-    /// (a veth whose host end is on the bridge, or for `Transparent` a macvlan on the host
-    /// adapter) and gives it its addresses and default route.
+    /// Creates the endpoint's link directly inside `ns` with its interface name: a macvlan
+    /// in bridge mode on the network's switch (on the host adapter for `Transparent`). It
+    /// gets its addresses and default route, and the endpoint's ACLs are set in `ns` too,
+    /// where traffic to its neighbours on the switch passes.
     pub fn attach(&mut self, n: &NetworkPlan, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<()> {
-        let parent = self.rtnl.link_index(&n.bridge)?.ok_or_else(|| {
-            let what = if n.network_type == NetworkType::Transparent {
-                "host adapter"
-            } else {
-                "bridge"
-            };
+        let (parent_name, what) = if n.network_type == NetworkType::Transparent {
+            (&n.bridge, "host adapter")
+        } else {
+            (&n.lower, "network switch")
+        };
+        let parent = self.rtnl.link_index(parent_name)?.ok_or_else(|| {
             StepError::new(
-                format!("find {what} {}", n.bridge),
+                format!("find {what} {parent_name}"),
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )
         })?;
-        if n.network_type == NetworkType::Transparent {
-            self.rtnl.add_macvlan(&e.ifname, parent, e.mac, ns)?;
-        } else {
-            self.rtnl
-                .add_veth(&e.host_if, parent, &e.ifname, e.mac, ns)?;
-            self.rtnl.set_hairpin(&e.host_if)?;
-        }
+        self.rtnl.add_macvlan(&e.ifname, parent, e.mac, ns)?;
         let mut inner =
             Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
         let i = inner.link_index(&e.ifname)?.ok_or_else(|| {
@@ -133,7 +155,39 @@ impl Host {
         if let (Some(ip6), Some(v6)) = (e.ip6, &n.v6) {
             addrs.push((ip6.into(), v6.subnet.len));
         }
-        inner.configure(i, &addrs, &gateways(n, e))
+        inner.configure(i, &addrs, &gateways(n, e))?;
+        if !e.acls.is_empty() {
+            let mut b = Batch::new(TABLE);
+            rules::endpoint_acls_in_namespace(&mut b, e);
+            let mut nft = netns::in_netns(ns, Nft::open)
+                .and_then(|r| r)
+                .map_err(|err| StepError::new("open nf_tables socket in namespace", err))?;
+            nft.commit(&b).map_err(nft_err)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the endpoint's link inside `ns` and its ACLs there. Without `ns` (the
+    /// namespace is gone) the link went with it.
+    pub fn detach(
+        &mut self,
+        _n: &NetworkPlan,
+        e: &EndpointPlan,
+        ns: Option<BorrowedFd<'_>>,
+    ) -> Res<()> {
+        let Some(ns) = ns else {
+            return Ok(());
+        };
+        let mut inner =
+            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+        inner.del_link_named(&e.ifname)?;
+        if !e.acls.is_empty() {
+            let mut nft = netns::in_netns(ns, Nft::open)
+                .and_then(|r| r)
+                .map_err(|err| StepError::new("open nf_tables socket in namespace", err))?;
+            remove_tagged(&mut nft, &e.tag())?;
+        }
+        Ok(())
     }
 
     /// Gives `ns` a default route through endpoint `e` where it has none (after the
@@ -150,25 +204,6 @@ impl Host {
             return Ok(());
         };
         inner.add_default_routes(i, &gateways(n, e))
-    }
-
-    /// Deletes the endpoint's link: the veth's host end (its container end goes with it) or
-    /// the macvlan inside `ns`. A link that is already gone is fine.
-    pub fn detach(
-        &mut self,
-        n: &NetworkPlan,
-        e: &EndpointPlan,
-        ns: Option<BorrowedFd<'_>>,
-    ) -> Res<()> {
-        if n.network_type != NetworkType::Transparent {
-            return self.rtnl.del_link_named(&e.host_if);
-        }
-        if let Some(ns) = ns {
-            let mut inner = Rtnl::open_in(ns)
-                .map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-            inner.del_link_named(&e.ifname)?;
-        }
-        Ok(())
     }
 
     /// Replaces our tables with ones built from all networks and endpoints, in one
@@ -205,17 +240,7 @@ impl Host {
     /// Deletes exactly the rules carrying `tag`, from every chain of our tables (one dump
     /// per table, one transaction).
     pub fn remove_rules(&mut self, tag: &str) -> Res<()> {
-        let mut b = Batch::new(TABLE);
-        for family in rules::FAMILIES {
-            let listed = self
-                .nft
-                .list_rules(family, TABLE, None)
-                .map_err(|e| StepError::new(format!("nftables: list table {TABLE}"), e))?;
-            for r in listed.iter().filter(|r| r.tag == tag) {
-                b.del_rule(family, &r.chain, r.handle);
-            }
-        }
-        self.nft.commit(&b).map_err(nft_err)
+        remove_tagged(&mut self.nft, tag)
     }
 
     /// Tags of the rules in one chain, in order, of the `ip` table then the `ip6` one (for
@@ -241,4 +266,21 @@ fn gateways(n: &NetworkPlan, e: &EndpointPlan) -> Vec<IpAddr> {
         g.push(v6.gateway.into());
     }
     g
+}
+
+/// Deletes the rules carrying `tag` from our tables on the socket `nft` (one dump per
+/// table, one transaction). Tables that are not there hold none.
+fn remove_tagged(nft: &mut Nft, tag: &str) -> Res<()> {
+    let mut b = Batch::new(TABLE);
+    for family in rules::FAMILIES {
+        let listed = match nft.list_rules(family, TABLE, None) {
+            Ok(l) => l,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(StepError::new(format!("nftables: list table {TABLE}"), e)),
+        };
+        for r in listed.iter().filter(|r| r.tag == tag) {
+            b.del_rule(family, &r.chain, r.handle);
+        }
+    }
+    nft.commit(&b).map_err(nft_err)
 }

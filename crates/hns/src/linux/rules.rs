@@ -175,15 +175,58 @@ pub fn endpoint(b: &mut Batch, n: &NetworkPlan, e: &EndpointPlan) {
     acls.sort_by_key(|a| std::cmp::Reverse(a.priority));
     for a in &acls {
         for &me in &mine {
-            acl_rules(b, &tag, a, me);
+            let host_chain = if a.direction == AclDirection::In {
+                "filter_output"
+            } else {
+                "filter_input"
+            };
+            acl_rules(b, &tag, a, me, &["forward", host_chain]);
         }
     }
 }
 
-/// One ACL for one of the endpoint's addresses: in `forward` (routed traffic) and in the
-/// hook where traffic between the endpoint and this host passes (`filter_output` for
-/// inbound, `filter_input` for outbound).
-fn acl_rules(b: &mut Batch, tag: &str, a: &AclPlan, me: IpAddr) {
+/// The chains of wharf's tables inside an endpoint's namespace.
+const NS_CHAINS: [Chain<'static>; 2] = [
+    Chain {
+        name: "input",
+        hook: Some(("filter", hook::INPUT, 0)),
+    },
+    Chain {
+        name: "output",
+        hook: Some(("filter", hook::OUTPUT, 0)),
+    },
+];
+
+/// An endpoint's ACLs inside its own namespace (tables and chains created if missing):
+/// traffic to neighbours on the network's switch passes no hook of the host, so they are
+/// applied where the endpoint's traffic enters and leaves its stack.
+pub fn endpoint_acls_in_namespace(b: &mut Batch, e: &EndpointPlan) {
+    for f in FAMILIES {
+        b.add_table(f);
+        for c in &NS_CHAINS {
+            b.add_chain(f, c);
+        }
+    }
+    let mut mine: Vec<IpAddr> = vec![e.ip.into()];
+    mine.extend(e.ip6.map(IpAddr::V6));
+    let mut acls = e.acls.clone();
+    acls.sort_by_key(|a| std::cmp::Reverse(a.priority));
+    for a in &acls {
+        let chain = if a.direction == AclDirection::In {
+            "input"
+        } else {
+            "output"
+        };
+        for &me in &mine {
+            acl_rules(b, &e.tag(), a, me, &[chain]);
+        }
+    }
+}
+
+/// One ACL for one of the endpoint's addresses, inserted at the head of each of `chains`.
+/// On the host: `forward` (routed traffic) and the hook where traffic between the endpoint
+/// and this host passes (`filter_output` for inbound, `filter_input` for outbound).
+fn acl_rules(b: &mut Batch, tag: &str, a: &AclPlan, me: IpAddr, chains: &[&str]) {
     let remotes: Vec<Option<IpPrefix>> = if a.remote.is_empty() {
         vec![None]
     } else {
@@ -207,11 +250,6 @@ fn acl_rules(b: &mut Batch, tag: &str, a: &AclPlan, me: IpAddr) {
         }
     };
     let inbound = a.direction == AclDirection::In;
-    let host_chain = if inbound {
-        "filter_output"
-    } else {
-        "filter_input"
-    };
     for remote in &remotes {
         for lport in opt(&a.local_ports) {
             for rport in opt(&a.remote_ports) {
@@ -253,7 +291,7 @@ fn acl_rules(b: &mut Batch, tag: &str, a: &AclPlan, me: IpAddr) {
                     IpPrefix::V4(p) => IpAddr::V4(p.addr),
                     IpPrefix::V6(p) => IpAddr::V6(p.addr),
                 });
-                for chain in ["forward", host_chain] {
+                for chain in chains {
                     b.add_rule(f, chain, tag, &r, false);
                 }
             }
