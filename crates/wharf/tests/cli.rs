@@ -140,6 +140,35 @@ fn system_images_volumes_networks() {
         "{}",
         describe(&o, "")
     );
+    // A container on two networks, then one taken away and another added while stopped.
+    d.ok(&["network", "create", "cli-net2"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "cli-multi",
+        "--network",
+        "cli-net1",
+        "--network",
+        "cli-net2",
+        "busybox",
+        "true",
+    ]);
+    let nets_of = || {
+        let v: Value = serde_json::from_str(&d.ok(&[
+            "inspect",
+            "cli-multi",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+        ]))
+        .unwrap();
+        let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.join(" ")
+    };
+    assert_eq!(nets_of(), "cli-net1 cli-net2");
+    d.ok(&["network", "disconnect", "cli-net1", "cli-multi"]);
+    assert_eq!(nets_of(), "cli-net2");
+    d.ok(&["rm", "cli-multi"]);
+    d.ok(&["network", "rm", "cli-net2"]);
     assert_eq!(d.ok(&["network", "rm", "cli-net1"]).trim(), "cli-net1");
 
     // Containers without running them: create, ps -a, inspect, rm.

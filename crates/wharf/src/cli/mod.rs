@@ -204,9 +204,10 @@ pub struct CreateOpts {
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
-    /// Connect a container to a network
+    /// Connect a container to a network (repeat to join several; the first holds the
+    /// default route)
     #[arg(long, alias = "net")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,

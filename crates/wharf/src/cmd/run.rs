@@ -219,7 +219,16 @@ pub fn create_body(o: &CreateOpts, attach: bool) -> Result<(Value, String)> {
     } else {
         None
     };
-    let network = o.network.clone().unwrap_or_else(|| "default".into());
+    let network = o
+        .network
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "default".into());
+    let endpoints: serde_json::Map<String, Value> = if o.network.is_empty() {
+        std::iter::once((network.clone(), json!({}))).collect()
+    } else {
+        o.network.iter().map(|n| (n.clone(), json!({}))).collect()
+    };
     let mut host = json!({
         "Binds": binds, "NetworkMode": network, "PortBindings": bindings,
         "RestartPolicy": match &o.restart { Some(r) => restart_policy(r)?, None => json!({"Name": "no", "MaximumRetryCount": 0}) },
@@ -254,7 +263,7 @@ pub fn create_body(o: &CreateOpts, attach: bool) -> Result<(Value, String)> {
         "Image": image, "Volumes": volumes, "WorkingDir": o.workdir.clone().unwrap_or_default(),
         "Entrypoint": o.entrypoint.as_ref().map_or(Value::Null, |e| json!([e])),
         "Labels": labels(&o.label), "HostConfig": host,
-        "NetworkingConfig": {"EndpointsConfig": {network: {}}},
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
     });
     if let Some(s) = &o.stop_signal {
         body["StopSignal"] = json!(s);
