@@ -578,10 +578,9 @@ impl NetworkService {
         let fd = netns::open(&self.namespace_path(&ns.id))
             .map_err(|x| StepError::new("open namespace", x).during(&op))?;
         let mut host = self.host();
-        if let Err(x) = host.attach(&np, &plan, fd.as_fd()) {
-            drop(host.detach(&np, &plan, Some(fd.as_fd())));
-            return Err(x.during(&op));
-        }
+        // A failed attach has taken away what it created.
+        host.attach(&np, &plan, fd.as_fd())
+            .map_err(|x| x.during(&op))?;
         e.host_compute_namespace = ns.id.clone();
         let r = self.store.update(|t| {
             t.put(ENDPOINTS, &e.id, &e)?;

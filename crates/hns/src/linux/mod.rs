@@ -143,28 +143,15 @@ impl Host {
             )
         })?;
         self.rtnl.add_macvlan(&e.ifname, parent, e.mac, ns)?;
-        let mut inner =
-            Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-        let i = inner.link_index(&e.ifname)?.ok_or_else(|| {
-            StepError::new(
-                format!("find {} in namespace", e.ifname),
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )
-        })?;
-        let mut addrs: Vec<(IpAddr, u8)> = vec![(e.ip.into(), n.subnet.len)];
-        if let (Some(ip6), Some(v6)) = (e.ip6, &n.v6) {
-            addrs.push((ip6.into(), v6.subnet.len));
+        // From here a failure takes the new link away again (and only it: a name that was
+        // taken already failed above).
+        let r = configure_in(n, e, ns);
+        if r.is_err() {
+            if let Ok(mut inner) = Rtnl::open_in(ns) {
+                drop(inner.del_link_named(&e.ifname));
+            }
         }
-        inner.configure(i, &addrs, &gateways(n, e))?;
-        if !e.acls.is_empty() {
-            let mut b = Batch::new(TABLE);
-            rules::endpoint_acls_in_namespace(&mut b, e);
-            let mut nft = netns::in_netns(ns, Nft::open)
-                .and_then(|r| r)
-                .map_err(|err| StepError::new("open nf_tables socket in namespace", err))?;
-            nft.commit(&b).map_err(nft_err)?;
-        }
-        Ok(())
+        r
     }
 
     /// Deletes the endpoint's link inside `ns` and its ACLs there. Without `ns` (the
@@ -283,4 +270,31 @@ fn remove_tagged(nft: &mut Nft, tag: &str) -> Res<()> {
         }
     }
     nft.commit(&b).map_err(nft_err)
+}
+
+/// Brings the endpoint's new link in `ns` up with its addresses and default route, and sets
+/// the endpoint's ACLs there.
+fn configure_in(n: &NetworkPlan, e: &EndpointPlan, ns: BorrowedFd<'_>) -> Res<()> {
+    let mut inner =
+        Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
+    let i = inner.link_index(&e.ifname)?.ok_or_else(|| {
+        StepError::new(
+            format!("find {} in namespace", e.ifname),
+            std::io::Error::from_raw_os_error(libc::ENODEV),
+        )
+    })?;
+    let mut addrs: Vec<(IpAddr, u8)> = vec![(e.ip.into(), n.subnet.len)];
+    if let (Some(ip6), Some(v6)) = (e.ip6, &n.v6) {
+        addrs.push((ip6.into(), v6.subnet.len));
+    }
+    inner.configure(i, &addrs, &gateways(n, e))?;
+    if !e.acls.is_empty() {
+        let mut b = Batch::new(TABLE);
+        rules::endpoint_acls_in_namespace(&mut b, e);
+        let mut nft = netns::in_netns(ns, Nft::open)
+            .and_then(|r| r)
+            .map_err(|err| StepError::new("open nf_tables socket in namespace", err))?;
+        nft.commit(&b).map_err(nft_err)?;
+    }
+    Ok(())
 }
