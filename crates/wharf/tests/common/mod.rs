@@ -143,6 +143,27 @@ impl Daemon {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Runs a command in the daemon's network namespace (the containers' host).
+    pub fn in_netns(&self, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns.0))
+            .arg("--")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter")
+    }
+
+    /// Runs wharf with stdout piped, for streams that do not end by themselves.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run wharf")
+    }
+
     /// Imports the busybox root filesystem as `busybox:latest`.
     pub fn import_busybox(&self) {
         let tar = busybox_tar(self.dir.path());
