@@ -186,3 +186,89 @@ fn running_containers_connect_and_disconnect() {
     d.ok(&["rm", "-f", "web", "api", "app", "later", "both", "hosty"]);
     d.ok(&["network", "rm", "front", "back"]);
 }
+
+#[test]
+fn aliases_and_fixed_addresses() {
+    let Some(d) = common::daemon("a") else { return };
+    d.import_busybox();
+    d.ok(&["network", "create", "--subnet", "10.251.3.0/24", "svcnet"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc-1",
+        "--network",
+        "svcnet",
+        "--network-alias",
+        "svc",
+        "--ip",
+        "10.251.3.50",
+        "busybox",
+        "sh",
+        "-c",
+        &serve("svc-1"),
+    ]);
+    assert_eq!(ip_on(&d, "svc-1", "svcnet"), "10.251.3.50");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "svcnet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // The alias answers through /etc/hosts and through the DNS responder.
+    reaches(&d, "client", "svc", "svc-1");
+    let ns = d.ok(&["exec", "client", "nslookup", "svc"]);
+    assert!(ns.contains("10.251.3.50"), "nslookup svc: {ns}");
+
+    // An alias given at connect, on a running container.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "busybox",
+        "sh",
+        "-c",
+        &serve("late"),
+    ]);
+    d.ok(&["network", "connect", "--alias", "backup", "svcnet", "late"]);
+    reaches(&d, "client", "backup", "late");
+
+    // A fixed address that is taken, or outside the subnet, is refused by name.
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "dup",
+        "--network",
+        "svcnet",
+        "--ip",
+        "10.251.3.50",
+        "busybox",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("10.251.3.50") && err.contains("in use"),
+        "{err}"
+    );
+    let o = d.docker(&[
+        "create",
+        "--network",
+        "svcnet",
+        "--ip",
+        "not-an-ip",
+        "busybox",
+        "true",
+    ]);
+    assert!(!o.status.success());
+
+    d.ok(&["rm", "-f", "svc-1", "client", "late", "dup"]);
+    d.ok(&["network", "rm", "svcnet"]);
+}

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::daemon::{now_ns, rfc3339_nano, Ctr, Daemon};
 use crate::engine::exec::ExecConfig;
 use crate::engine::logs::LogOpts;
-use crate::engine::model::{Container, ContainerConfig, HostConfig, Status};
+use crate::engine::model::{Container, ContainerConfig, EndpointOpts, HostConfig, Status};
 use crate::engine::runtime::parse_signal;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, empty, json, Req, Resp};
@@ -34,14 +34,21 @@ pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
     // HostConfig.NetworkMode.
     let mut host = body.host_config;
     let mut extra = Vec::new();
+    let mut opts = std::collections::BTreeMap::new();
     if let Some(eps) = body
         .networking_config
         .get("EndpointsConfig")
         .and_then(Value::as_object)
     {
         let first = crate::engine::network::network_name(&host.network_mode).to_string();
-        for k in eps.keys() {
+        for (k, v) in eps {
             let k = crate::engine::network::network_name(k).to_string();
+            let o = EndpointOpts::from_docker(v).map_err(|e| {
+                ApiError::bad_request(format!("NetworkingConfig.EndpointsConfig[{k}]: {e}"))
+            })?;
+            if o != EndpointOpts::default() {
+                opts.insert(k.clone(), o);
+            }
             if host.network_mode.is_empty() && extra.is_empty() && k != first {
                 host.network_mode = k;
             } else if k != first && !extra.contains(&k) {
@@ -49,7 +56,9 @@ pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
             }
         }
     }
-    let (id, warnings) = d.create_container(name, body.config, host, extra).await?;
+    let (id, warnings) = d
+        .create_container(name, body.config, host, extra, opts)
+        .await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),
@@ -222,7 +231,9 @@ pub fn inspect_json(d: &Daemon, c: &Container) -> Value {
         }
     }
     for n in c.attachments() {
-        nets.insert(n.network.clone(), json!({"NetworkID": n.network_id, "EndpointID": n.endpoint_id, "Gateway": n.gateway, "IPAddress": n.ip, "IPPrefixLen": n.prefix_len, "MacAddress": n.mac, "Aliases": [c.name, &c.id[..12]]}));
+        let mut aliases = vec![c.name.clone(), c.id[..12].to_string()];
+        aliases.extend(n.aliases.iter().cloned());
+        nets.insert(n.network.clone(), json!({"NetworkID": n.network_id, "EndpointID": n.endpoint_id, "Gateway": n.gateway, "IPAddress": n.ip, "IPPrefixLen": n.prefix_len, "MacAddress": n.mac, "Aliases": aliases}));
     }
     if !c.state.status.is_live() {
         // Networks it joins at the next start, as Docker lists them for stopped containers.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::daemon::Daemon;
-use crate::engine::model::null_default;
+use crate::engine::model::{null_default, EndpointOpts};
 use crate::engine::network::{network_name, DEFAULT_NETWORK};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{empty, json, Req, Resp};
@@ -262,6 +262,8 @@ struct ConnectBody {
     #[serde(deserialize_with = "null_default")]
     container: String,
     force: bool,
+    #[serde(deserialize_with = "null_default")]
+    endpoint_config: Value,
 }
 
 /// Adds a network to a container. A running one gets an endpoint in its namespace at once;
@@ -299,6 +301,16 @@ pub async fn connect(d: &Arc<Daemon>, id: &str, mut r: Req) -> ApiResult<Resp> {
                 n.name
             ),
         ));
+    }
+    let opts = EndpointOpts::from_docker(&b.endpoint_config)
+        .map_err(|e| ApiError::bad_request(format!("EndpointConfig: {e}")))?;
+    {
+        let mut r = c.lock();
+        if opts == EndpointOpts::default() {
+            r.endpoint_opts.remove(&n.name);
+        } else {
+            r.endpoint_opts.insert(n.name.clone(), opts);
+        }
     }
     if live {
         if mode == "none" {

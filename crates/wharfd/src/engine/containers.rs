@@ -1,12 +1,13 @@
 //! Container records: create (image resolution, validation, the writable snapshot), rename,
 //! remove, listing.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use images::manifest::chain_ids;
 use images::unpack;
 
-use super::model::{Container, ContainerConfig, HostConfig, Status};
+use super::model::{Container, ContainerConfig, EndpointOpts, HostConfig, Status};
 use crate::daemon::{now_ns, Ctr, Daemon};
 use crate::engine::store::CONTAINERS;
 use crate::error::{ApiError, ApiResult};
@@ -179,6 +180,7 @@ impl Daemon {
         mut config: ContainerConfig,
         host: HostConfig,
         networks: Vec<String>,
+        endpoint_opts: BTreeMap<String, EndpointOpts>,
     ) -> ApiResult<(String, Vec<String>)> {
         check_isolation(&host.isolation)?;
         if !networks.is_empty() && matches!(host.network_mode.as_str(), "host" | "none") {
@@ -303,6 +305,7 @@ impl Daemon {
             host,
             snapshot: snapshot.clone(),
             networks,
+            endpoint_opts,
             ..Default::default()
         };
         // Names are claimed under the map lock, so two creates cannot take the same one.

@@ -132,10 +132,11 @@ impl Daemon {
                 let hit = r.name.eq_ignore_ascii_case(name)
                     || (name.len() >= 12 && r.id.starts_with(name))
                     || r.config.hostname.eq_ignore_ascii_case(name);
-                if !hit {
-                    return None;
-                }
-                let a = r.attachments().find(|a| nets.contains(&a.network_id))?;
+                // Aliases hold on their own network only.
+                let a = r.attachments().find(|a| {
+                    nets.contains(&a.network_id)
+                        && (hit || a.aliases.iter().any(|x| x.eq_ignore_ascii_case(name)))
+                })?;
                 a.ip.parse().ok()
             })
             .collect()

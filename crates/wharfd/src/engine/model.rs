@@ -221,6 +221,45 @@ pub struct NetAttachment {
     /// The network's DNS responder answers on the gateway (user networks).
     #[serde(default)]
     pub dns: bool,
+    /// Other names the container has on this network (`--network-alias`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// What the user asked for on one network (Docker's `EndpointSettings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointOpts {
+    /// Names peers on the network may use besides the container's name.
+    pub aliases: Vec<String>,
+    /// A fixed IPv4 address (`--ip`).
+    pub ipv4: String,
+}
+
+impl EndpointOpts {
+    /// Reads Docker's `EndpointSettings` JSON (`Aliases`, `IPAMConfig.IPv4Address`).
+    pub fn from_docker(v: &serde_json::Value) -> Result<EndpointOpts, String> {
+        let aliases = match v.get("Aliases") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(a) => serde_json::from_value::<Vec<String>>(a.clone())
+                .map_err(|e| format!("invalid Aliases: {e}"))?,
+        };
+        for a in &aliases {
+            if a.is_empty() || a.len() > 253 || a.chars().any(|c| c.is_whitespace() || c == '/') {
+                return Err(format!("invalid alias {a:?}"));
+            }
+        }
+        let ipv4 = v
+            .pointer("/IPAMConfig/IPv4Address")
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string();
+        if !ipv4.is_empty() && ipv4.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(format!(
+                "invalid IPAMConfig.IPv4Address {ipv4:?}: not an IPv4 address"
+            ));
+        }
+        Ok(EndpointOpts { aliases, ipv4 })
+    }
 }
 
 /// A mount the container got, as inspect reports it.
@@ -261,6 +300,9 @@ pub struct Container {
     /// Its places on those networks while it runs (`net` is the first network's).
     #[serde(default)]
     pub extra_nets: Vec<NetAttachment>,
+    /// Aliases and fixed addresses asked for, by network name.
+    #[serde(default)]
+    pub endpoint_opts: BTreeMap<String, EndpointOpts>,
 }
 
 impl Container {

@@ -169,24 +169,43 @@ impl Daemon {
     ) -> ApiResult<NetAttachment> {
         let net = self.hns()?.clone();
         let id = c.id.clone();
-        let name = c.lock().name.clone();
+        let (name, all_opts) = {
+            let r = c.lock();
+            (r.name.clone(), r.endpoint_opts.clone())
+        };
         let network = network.to_string();
         let mut att = tokio::task::spawn_blocking(move || -> ApiResult<NetAttachment> {
             let n = net
                 .get_network(&network)
                 .map_err(|e| ApiError::not_found(format!("network {network} not found: {e}")))?;
+            let opts = [&network, &n.name, &n.id]
+                .iter()
+                .find_map(|k| all_opts.get(k.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            let ip_configurations = if opts.ipv4.is_empty() {
+                Vec::new()
+            } else {
+                vec![hns::IpConfig {
+                    ip_address: opts.ipv4.clone(),
+                    prefix_length: 0,
+                }]
+            };
             // One endpoint per container and network; the first keeps HCN's plain name.
             let ep_name = if new_ns {
                 id.clone()
             } else {
                 format!("{id}-{}", &n.id[..8.min(n.id.len())])
             };
-            let ep = net.create_endpoint(HostComputeEndpoint {
-                name: ep_name,
-                host_compute_network: n.id.clone(),
-                policies,
-                ..Default::default()
-            })?;
+            let ep = net
+                .create_endpoint(HostComputeEndpoint {
+                    name: ep_name,
+                    host_compute_network: n.id.clone(),
+                    policies,
+                    ip_configurations,
+                    ..Default::default()
+                })
+                .map_err(|e| ApiError::from(e).context(format!("connect {name} to {network}")))?;
             if new_ns {
                 if let Err(e) = net.create_namespace(HostComputeNamespace {
                     id: id.clone(),
@@ -223,6 +242,7 @@ impl Daemon {
                 mac: ep.mac_address.replace('-', ":").to_ascii_lowercase(),
                 ports,
                 dns: false,
+                aliases: opts.aliases,
             })
         })
         .await
@@ -337,17 +357,17 @@ impl Daemon {
             .iter()
             .filter_map(|c| {
                 let r = c.lock();
-                let nets: Vec<(String, String)> = r
+                let nets: Vec<(String, String, Vec<String>)> = r
                     .attachments()
                     .filter(|a| a.network != DEFAULT_NETWORK)
-                    .map(|a| (a.network_id.clone(), a.ip.clone()))
+                    .map(|a| (a.network_id.clone(), a.ip.clone(), a.aliases.clone()))
                     .collect();
                 (!nets.is_empty()).then(|| (r.id.clone(), r.name.clone(), nets))
             })
             .collect();
         let members = all
             .iter()
-            .filter(|m| m.2.iter().any(|(n, _)| n == network_id));
+            .filter(|m| m.2.iter().any(|(n, _, _)| n == network_id));
         for (id, _, mine) in members {
             let path = self.container_dir(id).join("hosts");
             let Ok(text) = std::fs::read_to_string(&path) else {
@@ -366,9 +386,14 @@ impl Daemon {
                 }
                 let shared = theirs
                     .iter()
-                    .find(|(n, ip)| !ip.is_empty() && mine.iter().any(|(m, _)| m == n));
-                if let Some((_, ip)) = shared {
-                    out.push_str(&format!("{ip}\t{name} {}\n", &oid[..12]));
+                    .find(|(n, ip, _)| !ip.is_empty() && mine.iter().any(|(m, _, _)| m == n));
+                if let Some((_, ip, aliases)) = shared {
+                    let mut names = format!("{name} {}", &oid[..12]);
+                    for a in aliases {
+                        names.push(' ');
+                        names.push_str(a);
+                    }
+                    out.push_str(&format!("{ip}\t{names}\n"));
                 }
             }
             let w = std::fs::OpenOptions::new()
@@ -383,8 +408,8 @@ impl Daemon {
     }
 }
 
-/// (id, name, [(network id, ip)]) of a container on a user network.
-type Member = (String, String, Vec<(String, String)>);
+/// (id, name, [(network id, ip, aliases)]) of a container on a user network.
+type Member = (String, String, Vec<(String, String, Vec<String>)>);
 
 const HOSTS_MARK: &str = "# containers on this network (wharfd)";
 
