@@ -208,6 +208,12 @@ pub struct CreateOpts {
     /// default route)
     #[arg(long, alias = "net")]
     pub network: Vec<String>,
+    /// Add a network-scoped alias for the container (on its first network)
+    #[arg(long)]
+    pub network_alias: Vec<String>,
+    /// IPv4 address on the first network (e.g., "172.30.100.104")
+    #[arg(long)]
+    pub ip: Option<String>,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,

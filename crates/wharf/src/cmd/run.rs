@@ -224,11 +224,20 @@ pub fn create_body(o: &CreateOpts, attach: bool) -> Result<(Value, String)> {
         .first()
         .cloned()
         .unwrap_or_else(|| "default".into());
-    let endpoints: serde_json::Map<String, Value> = if o.network.is_empty() {
+    let mut endpoints: serde_json::Map<String, Value> = if o.network.is_empty() {
         std::iter::once((network.clone(), json!({}))).collect()
     } else {
         o.network.iter().map(|n| (n.clone(), json!({}))).collect()
     };
+    // Aliases and a fixed address go to the first network, as docker applies them.
+    if let Some(first) = endpoints.get_mut(&network) {
+        if !o.network_alias.is_empty() {
+            first["Aliases"] = json!(o.network_alias);
+        }
+        if let Some(ip) = &o.ip {
+            first["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+    }
     let mut host = json!({
         "Binds": binds, "NetworkMode": network, "PortBindings": bindings,
         "RestartPolicy": match &o.restart { Some(r) => restart_policy(r)?, None => json!({"Name": "no", "MaximumRetryCount": 0}) },
