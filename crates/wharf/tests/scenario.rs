@@ -36,6 +36,8 @@ fn network_names_published_ports_volumes_and_follow() {
         "scn-db",
         "--network",
         "scn-net",
+        "--network-alias",
+        "database",
         "busybox",
         "sh",
         "-c",
@@ -52,6 +54,22 @@ fn network_names_published_ports_volumes_and_follow() {
             "wget",
             "-qO-",
             "http://scn-db/index.html",
+        ],
+        "from-db\n",
+    );
+
+    // And by its alias.
+    fetch(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "scn-net",
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://database/index.html",
         ],
         "from-db\n",
     );
