@@ -43,36 +43,24 @@ fn network_names_published_ports_volumes_and_follow() {
         "-c",
         "echo from-db > /tmp/index.html; httpd -f -p 80 -h /tmp",
     ]);
-    fetch(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "scn-net",
-            "busybox",
-            "wget",
-            "-qO-",
-            "http://scn-db/index.html",
-        ],
-        "from-db\n",
-    );
-
-    // And by its alias.
-    fetch(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "scn-net",
-            "busybox",
-            "wget",
-            "-qO-",
-            "http://database/index.html",
-        ],
-        "from-db\n",
-    );
+    // By its name and by its alias.
+    for host in ["scn-db", "database"] {
+        let url = format!("http://{host}/index.html");
+        fetch(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "scn-net",
+                "busybox",
+                "wget",
+                "-qO-",
+                &url,
+            ],
+            "from-db\n",
+        );
+    }
 
     // A published port, from the daemon's host via localhost.
     d.ok(&[
