@@ -190,9 +190,16 @@ pub struct EndpointPlan {
     pub acls: Vec<AclPlan>,
 }
 
-/// The start of the name of the host's interface on every `NAT` or `Private` network (`wh`
-/// and a short network id).
-pub const BRIDGE_PREFIX: &str = "wh";
+/// The start of the name of the host's interface on every `NAT` or `Private` network (`wh-`
+/// and a short network id); rules match it to tell wharf's networks from anything else.
+pub const BRIDGE_PREFIX: &str = "wh-";
+
+/// The name an older layout gave the network's bridge (`wh` and the short id).
+pub fn legacy_bridge_name(n: &NetworkPlan) -> Option<String> {
+    n.bridge
+        .strip_prefix(BRIDGE_PREFIX)
+        .map(|short| format!("wh{short}"))
+}
 
 /// The start of the name of a network's switch (see [`NetworkPlan::lower`]).
 pub const LOWER_PREFIX: &str = "wl";
@@ -415,7 +422,8 @@ mod tests {
         .unwrap();
         let p = NetworkPlan::from_hcn(&n).unwrap();
         assert_eq!(p.gateway, Ipv4Addr::new(10, 88, 0, 1));
-        assert_eq!(p.bridge, "whabcdef0123");
+        assert_eq!(p.bridge, "wh-abcdef0123");
+        assert_eq!(p.lower, "wlabcdef0123");
         n.network_type = Some(NetworkType::Overlay);
         assert_eq!(NetworkPlan::from_hcn(&n).unwrap_err().0, "Type");
         n.network_type = Some(NetworkType::Transparent);

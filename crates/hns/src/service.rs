@@ -9,7 +9,7 @@
 //! that a restart would not clean up.
 
 use std::net::IpAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -447,7 +447,13 @@ impl NetworkService {
                 }
                 Ok(())
             })
-            .map_err(store_err(&op))
+            .map_err(store_err(&op))?;
+        if attached {
+            if let Ok(fd) = netns::open(&self.namespace_path(&e.host_compute_namespace)) {
+                self.hand_over_default_route(&e.host_compute_namespace, fd.as_fd());
+            }
+        }
+        Ok(())
     }
 
     pub fn get_endpoint(&self, id_or_name: &str) -> Result<HostComputeEndpoint> {
@@ -657,24 +663,53 @@ impl NetworkService {
             })
             .map_err(store_err(&op))?;
         // The default route went with the link if it was this endpoint's: the namespace's
-        // next endpoint (lowest interface name) takes it over.
+        // next endpoint (lowest interface number) that leads somewhere takes it over. The
+        // detach is done either way; a failure here is logged.
         if let Some(fd) = fd {
-            let mut rest: Vec<HostComputeEndpoint> = self
-                .list_endpoints()?
-                .into_iter()
-                .filter(|x| x.host_compute_namespace == namespace_id)
-                .collect();
-            rest.sort_by(|a, b| a.interface_name.cmp(&b.interface_name));
-            if let Some(next) = rest.first() {
-                let nn = self.find_network(&op, &next.host_compute_network)?;
-                let nnp = NetworkPlan::from_hcn(&nn).map_err(invalid(&op))?;
-                let next_plan = endpoint_plan(next).map_err(invalid(&op))?;
-                self.host()
-                    .ensure_default_route(&nnp, &next_plan, fd.as_fd())
-                    .map_err(|x| x.during(&op))?;
-            }
+            self.hand_over_default_route(namespace_id, fd.as_fd());
         }
         Ok(())
+    }
+
+    fn hand_over_default_route(&self, namespace_id: &str, ns: BorrowedFd<'_>) {
+        let mut rest: Vec<HostComputeEndpoint> = match self.list_endpoints() {
+            Ok(l) => l
+                .into_iter()
+                .filter(|x| x.host_compute_namespace == namespace_id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("namespace {namespace_id}: default route not handed over: {e}");
+                return;
+            }
+        };
+        let number = |x: &HostComputeEndpoint| {
+            x.interface_name
+                .strip_prefix("eth")
+                .and_then(|d| d.parse::<u32>().ok())
+                .unwrap_or(if x.interface_name.is_empty() {
+                    0
+                } else {
+                    u32::MAX
+                })
+        };
+        rest.sort_by_key(number);
+        for next in &rest {
+            let r = self
+                .find_network("hand over the default route", &next.host_compute_network)
+                .and_then(|nn| {
+                    NetworkPlan::from_hcn(&nn).map_err(invalid("hand over the default route"))
+                })
+                .and_then(|nnp| {
+                    let plan =
+                        endpoint_plan(next).map_err(invalid("hand over the default route"))?;
+                    self.host()
+                        .ensure_default_route(&nnp, &plan, ns)
+                        .map_err(|x| x.during("hand over the default route"))
+                });
+            if let Err(e) = r {
+                tracing::warn!("namespace {namespace_id}: endpoint {}: {e}", next.id);
+            }
+        }
     }
 
     /// Tags of the rules in one chain of wharf's table, in order (diagnostics and tests).

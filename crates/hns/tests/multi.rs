@@ -114,3 +114,63 @@ fn a_namespace_on_two_networks_reaches_both_and_keeps_a_default_route() {
     svc.delete_endpoint(&clash.id).unwrap();
     svc.delete_namespace(&ns.id).unwrap();
 }
+
+#[test]
+fn private_networks_give_no_route_renamed_links_still_go_and_acls_cannot_cross_networks() {
+    let Some(lab) = lab::lab("q") else { return };
+    let svc = lab.service();
+    svc.create_network(lab::network("inner", "Private", &["10.233.10.0/24"]))
+        .unwrap();
+    svc.create_network(lab::network("outer", "NAT", &["10.233.11.0/24"]))
+        .unwrap();
+    svc.create_network(lab::network("other", "NAT", &["10.233.12.0/24"]))
+        .unwrap();
+
+    // Private first, NAT second: the way out is the NAT network's.
+    let ns = svc
+        .create_namespace(HostComputeNamespace::default())
+        .unwrap();
+    let x_ns = svc.namespace_path(&ns.id);
+    let xi = svc
+        .create_endpoint(endpoint("xi", "inner", vec![]))
+        .unwrap();
+    let xo = svc
+        .create_endpoint(endpoint("xo", "outer", vec![]))
+        .unwrap();
+    svc.attach(&ns.id, &xi.id).unwrap();
+    svc.attach(&ns.id, &xo.id).unwrap();
+    let up = serve(&lab.upstream_path(), 9000, 1);
+    assert_eq!(
+        connect(&x_ns, &format!("{UPSTREAM_IP}:9000")).unwrap(),
+        "hello"
+    );
+    assert_eq!(seen(&up), HOST_IP);
+
+    // The namespace's owner renames its interface: detach still takes the link away.
+    let st = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", x_ns.display()))
+        .args(["ip", "link", "set", "eth1", "down", "name", "renamed"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    svc.detach(&ns.id, &xo.id).unwrap();
+    let links = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", x_ns.display()))
+        .args(["ip", "-o", "link", "show"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains("renamed"), "{links}");
+
+    // An endpoint allowed everything outbound still does not reach another network.
+    let allow_all = hns::EndpointPolicy::Acl(hns::AclPolicySetting {
+        action: hns::AclAction::Allow,
+        direction: hns::AclDirection::Out,
+        priority: 100,
+        ..Default::default()
+    });
+    let (_a, a_ns) = container(&svc, endpoint("a", "outer", vec![allow_all]));
+    let (b, b_ns) = container(&svc, endpoint("b", "other", vec![]));
+    let _rx = serve(&b_ns, 7000, 1);
+    assert!(connect(&a_ns, &format!("{}:7000", ip_of(&b))).is_err());
+}

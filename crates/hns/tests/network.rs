@@ -236,7 +236,7 @@ fn restart_finds_objects_and_reboot_recreates_the_host_side() {
     assert_eq!(seen(&rx), HOST_IP);
     drop(svc);
 
-    // "Reboot": the bridge, the veths, the namespace and the table are gone.
+    // "Reboot": the switch, the host's interface, the namespace and the table are gone.
     let run = |args: &[&str]| {
         let st = std::process::Command::new("ip")
             .args(["netns", "exec", &lab.host])
@@ -245,15 +245,14 @@ fn restart_finds_objects_and_reboot_recreates_the_host_side() {
             .unwrap();
         assert!(st.success(), "{args:?}");
     };
-    let bridge = format!(
-        "wh{}",
-        net.id
-            .chars()
-            .filter(|c| c.is_ascii_hexdigit())
-            .take(10)
-            .collect::<String>()
-    );
-    run(&["ip", "link", "del", &bridge]);
+    let short: String = net
+        .id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(10)
+        .collect();
+    run(&["ip", "link", "del", &format!("wh-{short}")]);
+    run(&["ip", "link", "del", &format!("wl{short}")]);
     run(&["nft", "delete", "table", "ip", "wharf"]);
     hns::linux::netns::remove_pinned(&ns_path).unwrap();
     std::fs::write(&ns_path, b"").unwrap(); // a stale file, as after a reboot of /run
@@ -463,7 +462,14 @@ fn acls_apply_between_neighbours_on_one_network() {
     let ns = a.host_compute_namespace.clone();
     svc.detach(&ns, &a.id).unwrap();
     svc.delete_endpoint(&a.id).unwrap();
-    let plain = svc.create_endpoint(endpoint("a2", "nat", vec![])).unwrap();
+    // Same address again, so a rule left behind for it would still match.
+    let mut again = endpoint("a2", "nat", vec![]);
+    again.ip_configurations = vec![hns::IpConfig {
+        ip_address: ip_of(&a),
+        prefix_length: 0,
+    }];
+    let plain = svc.create_endpoint(again).unwrap();
+    assert_eq!(ip_of(&plain), ip_of(&a));
     svc.attach(&ns, &plain.id).unwrap();
     let plain = svc.get_endpoint(&plain.id).unwrap();
     assert_eq!(

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::StepError;
-use crate::plan::{derived_mac, EndpointPlan, NetworkPlan};
+use crate::plan::{derived_mac, legacy_bridge_name, EndpointPlan, NetworkPlan};
 use crate::types::NetworkType;
 use nft::{Batch, Nft};
 use rtnl::Rtnl;
@@ -59,9 +59,12 @@ impl Host {
         let lower = match self.rtnl.link_index(&n.lower)? {
             Some(i) => i,
             None => {
-                // An older layout had the gateway on a bridge of the host interface's name
-                // with a veth per endpoint: it goes, and its endpoints are re-created.
+                // An older layout had the gateway on a bridge (`wh<id>`) with a veth per
+                // endpoint: it goes, and its endpoints are re-created.
                 self.rtnl.del_link_named(&n.bridge)?;
+                if let Some(old) = legacy_bridge_name(n) {
+                    self.rtnl.del_link_named(&old)?;
+                }
                 self.rtnl.add_bridge(&n.lower)?
             }
         };
@@ -167,7 +170,11 @@ impl Host {
         };
         let mut inner =
             Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-        inner.del_link_named(&e.ifname)?;
+        // Found by its address first: the namespace's owner may have renamed it.
+        match inner.link_index_by_mac(e.mac)? {
+            Some(i) => inner.del_link(i)?,
+            None => inner.del_link_named(&e.ifname)?,
+        }
         if !e.acls.is_empty() {
             let mut nft = netns::in_netns(ns, Nft::open)
                 .and_then(|r| r)
@@ -187,10 +194,11 @@ impl Host {
     ) -> Res<()> {
         let mut inner =
             Rtnl::open_in(ns).map_err(|err| StepError::new("open rtnetlink in namespace", err))?;
-        let Some(i) = inner.link_index(&e.ifname)? else {
+        let gw = gateways(n, e);
+        let Some(i) = inner.link_index(&e.ifname)?.filter(|_| !gw.is_empty()) else {
             return Ok(());
         };
-        inner.add_default_routes(i, &gateways(n, e))
+        inner.add_default_routes(i, &gw)
     }
 
     /// Replaces our tables with ones built from all networks and endpoints, in one
@@ -248,6 +256,11 @@ impl Host {
 /// The default gateways an endpoint's namespace gets through it: the network's IPv4 one,
 /// and the IPv6 one on a dual-stack network.
 fn gateways(n: &NetworkPlan, e: &EndpointPlan) -> Vec<IpAddr> {
+    // A Private network leads nowhere: its endpoints get no default route through it, so
+    // one on another network as well keeps its way out.
+    if n.network_type == NetworkType::Private {
+        return Vec::new();
+    }
     let mut g: Vec<IpAddr> = vec![n.gateway.into()];
     if let (Some(_), Some(v6)) = (e.ip6, &n.v6) {
         g.push(v6.gateway.into());

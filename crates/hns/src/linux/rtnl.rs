@@ -418,6 +418,26 @@ impl Rtnl {
     }
 
     /// Addresses (IPv4) on link `index`.
+    /// The index of the link whose hardware address is `mac`, if one has it.
+    pub fn link_index_by_mac(&mut self, mac: [u8; 6]) -> Res<Option<u32>> {
+        let replies = self
+            .request(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                netlink_packet_core::NLM_F_DUMP,
+            )
+            .map_err(|e| StepError::new("list links", e))?;
+        Ok(replies.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l)
+                if l.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::Address(x) if x[..] == mac[..])) =>
+            {
+                Some(l.header.index)
+            }
+            _ => None,
+        }))
+    }
+
     pub fn addresses(&mut self, index: u32) -> Res<Vec<Ipv4Addr>> {
         let mut msg = AddressMessage::default();
         msg.header.family = AddressFamily::Inet;

@@ -18,7 +18,13 @@ pub const TABLE: &str = "wharf";
 
 pub const FAMILIES: [u8; 2] = [FAMILY_IP, FAMILY_IP6];
 
-const CHAINS: [Chain<'static>; 6] = [
+const CHAINS: [Chain<'static>; 7] = [
+    // Networks' separation, before `forward` (and its ACLs): what is dropped here no ACL
+    // can let through.
+    Chain {
+        name: "isolation",
+        hook: Some(("filter", hook::FORWARD, -10)),
+    },
     Chain {
         name: "prerouting",
         hook: Some(("nat", hook::PREROUTING, -100)),
@@ -106,7 +112,7 @@ pub fn network(b: &mut Batch, n: &NetworkPlan) {
                     .oifname(&n.bridge, false)
                     .ct_status_not_dnat()
                     .drop_();
-                b.add_rule(f, "forward", &tag, &r, true);
+                b.add_rule(f, "isolation", &tag, &r, true);
                 // Hairpin: a container reaching a published port of the same network.
                 let mut r = Rule::new();
                 r.oifname(&n.bridge, true)
@@ -122,10 +128,10 @@ pub fn network(b: &mut Batch, n: &NetworkPlan) {
             for f in FAMILIES {
                 let mut r = Rule::new();
                 r.iifname(&n.bridge, true).oifname(&n.bridge, false).drop_();
-                b.add_rule(f, "forward", &tag, &r, true);
+                b.add_rule(f, "isolation", &tag, &r, true);
                 let mut r = Rule::new();
                 r.oifname(&n.bridge, true).iifname(&n.bridge, false).drop_();
-                b.add_rule(f, "forward", &tag, &r, true);
+                b.add_rule(f, "isolation", &tag, &r, true);
             }
         }
         _ => {}
