@@ -131,6 +131,14 @@ fn running_containers_connect_and_disconnect() {
     // Disconnected from its first network: front is gone, back stays and carries on.
     d.ok(&["network", "disconnect", "front", "app"]);
     assert_eq!(networks_of(&d, "app"), "back");
+    // It forgets front's peers, and names on back still resolve through DNS.
+    let hosts = d.ok(&["exec", "app", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("web"), "{hosts}");
+    let ns = d.ok(&["exec", "app", "nslookup", "api"]);
+    assert!(
+        ns.contains(&api_ip),
+        "nslookup api after leaving front: {ns}"
+    );
     assert!(fetch(&d, "app", "web").starts_with("failed"));
     reaches(&d, "app", "api", "api");
     // front has no endpoint of app left.

@@ -56,6 +56,31 @@ pub async fn create(d: &Arc<Daemon>, mut r: Req) -> ApiResult<Resp> {
             }
         }
     }
+    // Networks are kept by name, and one that does not exist is refused now, as Docker does.
+    if let Ok(net) = d.hns() {
+        let resolve = |k: &str| -> ApiResult<String> {
+            net.get_network(k)
+                .map(|n| n.name)
+                .map_err(|_| ApiError::not_found(format!("network {k} not found")))
+        };
+        for k in &mut extra {
+            let n = resolve(k)?;
+            if let Some(o) = opts.remove(k.as_str()) {
+                opts.insert(n.clone(), o);
+            }
+            *k = n;
+        }
+        let first = crate::engine::network::network_name(&host.network_mode).to_string();
+        if !matches!(first.as_str(), "host" | "none") && !first.starts_with("container:") {
+            let n = resolve(&first)?;
+            if n != first {
+                if let Some(o) = opts.remove(&first) {
+                    opts.insert(n.clone(), o);
+                }
+                host.network_mode = n;
+            }
+        }
+    }
     let (id, warnings) = d
         .create_container(name, body.config, host, extra, opts)
         .await?;

@@ -116,9 +116,9 @@ impl Daemon {
         let mut nets = vec![network_id.to_string()];
         for c in &all {
             let r = c.lock();
-            if r.attachments()
-                .any(|a| a.network_id == network_id && a.ip == from)
-            {
+            // The asker by its address on any network: after it left this one, it still
+            // reaches this responder through its default route.
+            if r.attachments().any(|a| a.ip == from) {
                 nets.extend(
                     r.attachments()
                         .filter(|a| a.network != super::network::DEFAULT_NETWORK)

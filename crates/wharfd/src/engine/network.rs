@@ -195,7 +195,7 @@ impl Daemon {
             let ep_name = if new_ns {
                 id.clone()
             } else {
-                format!("{id}-{}", &n.id[..8.min(n.id.len())])
+                format!("{id}-{}", n.id.chars().take(8).collect::<String>())
             };
             let ep = net
                 .create_endpoint(HostComputeEndpoint {
@@ -273,40 +273,41 @@ impl Daemon {
     /// `network disconnect` of a running container: its endpoint on `network_id` goes; the
     /// next network becomes the first one (the namespace's default route moves with it).
     pub async fn disconnect_running(&self, c: &Arc<Ctr>, network_id: &str) -> ApiResult<()> {
-        let att = {
+        let Some(att) = c.lock().attachment(network_id).cloned() else {
+            return Ok(());
+        };
+        // The endpoint goes first; the record follows only what hns has done, so a failure
+        // leaves the container still listed on the network (and `rm` cleans it up).
+        let net = self.hns()?.clone();
+        let (ns, ep) = (att.namespace_id.clone(), att.endpoint_id.clone());
+        tokio::task::spawn_blocking(move || -> ApiResult<()> {
+            net.delete_endpoint(&ep)?;
+            drop(ns);
+            Ok(())
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("network disconnect: {e}")))??;
+        {
             let mut r = c.lock();
-            let att = if r.net.as_ref().is_some_and(|a| a.network_id == network_id) {
+            if r.net.as_ref().is_some_and(|a| a.network_id == network_id) {
                 let next = (!r.extra_nets.is_empty()).then(|| r.extra_nets.remove(0));
                 r.host.network_mode = next
                     .as_ref()
                     .map_or_else(|| "none".to_string(), |a| a.network.clone());
-                std::mem::replace(&mut r.net, next)
+                r.net = next;
             } else {
-                let i = r.extra_nets.iter().position(|a| a.network_id == network_id);
-                i.map(|i| r.extra_nets.remove(i))
-            };
-            if let Some(a) = &att {
-                r.networks.retain(|n| *n != a.network && *n != a.network_id);
-                let first = r.net.as_ref().map(|a| a.network.clone());
-                r.networks.retain(|n| Some(n) != first.as_ref());
+                r.extra_nets.retain(|a| a.network_id != network_id);
             }
-            att
-        };
-        let Some(att) = att else {
-            return Ok(());
-        };
-        let net = self.hns()?.clone();
-        let (ns, ep) = (att.namespace_id.clone(), att.endpoint_id.clone());
-        let r = tokio::task::spawn_blocking(move || -> ApiResult<()> {
-            net.detach(&ns, &ep)?;
-            net.delete_endpoint(&ep)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("network disconnect: {e}")))?;
+            r.networks
+                .retain(|n| *n != att.network && *n != att.network_id);
+            let first = r.net.as_ref().map(|a| a.network.clone());
+            r.networks.retain(|n| Some(n) != first.as_ref());
+        }
         self.persist(c)?;
+        // Its peers forget it, and it forgets them.
         self.sync_hosts(&att.network_id);
-        r
+        self.rewrite_hosts(&c.id);
+        Ok(())
     }
 
     /// Deletes the container's endpoints and its namespace (addresses back to the pool).
@@ -320,12 +321,19 @@ impl Daemon {
         if let Some(net) = self.net.clone() {
             let id = c.id.clone();
             let r = tokio::task::spawn_blocking(move || {
-                for att in &atts {
-                    if let Err(e) = net.detach(&att.namespace_id, &att.endpoint_id) {
-                        tracing::debug!("detach endpoint: {e}");
+                // What the record lists, and whatever else hns has attached to the
+                // container's namespace (a step that failed half-way).
+                let mut eps: Vec<String> = atts.iter().map(|a| a.endpoint_id.clone()).collect();
+                if let Ok(ns) = net.get_namespace(&id) {
+                    for r in ns.resources {
+                        if !eps.contains(&r.data.id) {
+                            eps.push(r.data.id);
+                        }
                     }
-                    if let Err(e) = net.delete_endpoint(&att.endpoint_id) {
-                        tracing::warn!("delete endpoint {}: {e}", att.endpoint_id);
+                }
+                for ep in &eps {
+                    if let Err(e) = net.delete_endpoint(ep) {
+                        tracing::warn!("delete endpoint {ep}: {e}");
                     }
                 }
                 // The namespace is the container's, also when no network is left in it.
@@ -348,27 +356,34 @@ impl Daemon {
 
 impl Daemon {
     /// Name resolution on user networks: every running container's `/etc/hosts` lists the
-    /// containers it shares a user network with (name, short id) at their addresses there.
-    /// Called when `network_id` changes; every member of it is rewritten. Files are
-    /// rewritten in place (same inode), so the bind mounts in running containers see it.
+    /// containers it shares a user network with (name, short id, aliases) at their
+    /// addresses there. Called when `network_id` changes; every member of it is rewritten.
     pub fn sync_hosts(&self, network_id: &str) {
+        self.write_hosts(|_, nets| nets.iter().any(|(n, _, _)| n == network_id));
+    }
+
+    /// Rewrites the hosts file of container `id` alone (after it left a network).
+    pub fn rewrite_hosts(&self, id: &str) {
+        self.write_hosts(|cid, _| cid == id);
+    }
+
+    /// Rewrites the hosts file of every container `pick` chooses. Files are rewritten in
+    /// place (same inode), so the bind mounts in running containers see it.
+    fn write_hosts(&self, pick: impl Fn(&str, &[(String, String, Vec<String>)]) -> bool) {
         let all: Vec<Member> = self
             .all_containers()
             .iter()
-            .filter_map(|c| {
+            .map(|c| {
                 let r = c.lock();
                 let nets: Vec<(String, String, Vec<String>)> = r
                     .attachments()
                     .filter(|a| a.network != DEFAULT_NETWORK)
                     .map(|a| (a.network_id.clone(), a.ip.clone(), a.aliases.clone()))
                     .collect();
-                (!nets.is_empty()).then(|| (r.id.clone(), r.name.clone(), nets))
+                (r.id.clone(), r.name.clone(), nets)
             })
             .collect();
-        let members = all
-            .iter()
-            .filter(|m| m.2.iter().any(|(n, _, _)| n == network_id));
-        for (id, _, mine) in members {
+        for (id, _, mine) in all.iter().filter(|m| pick(&m.0, &m.2)) {
             let path = self.container_dir(id).join("hosts");
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
