@@ -56,17 +56,14 @@ impl Host {
                 )),
             };
         }
+        // Older layouts named the host's interface `wh<id>` (a bridge with a veth per
+        // endpoint, later a macvlan): it goes, and its endpoints are re-created.
+        if let Some(old) = legacy_bridge_name(n) {
+            self.rtnl.del_link_named(&old)?;
+        }
         let lower = match self.rtnl.link_index(&n.lower)? {
             Some(i) => i,
-            None => {
-                // An older layout had the gateway on a bridge (`wh<id>`) with a veth per
-                // endpoint: it goes, and its endpoints are re-created.
-                self.rtnl.del_link_named(&n.bridge)?;
-                if let Some(old) = legacy_bridge_name(n) {
-                    self.rtnl.del_link_named(&old)?;
-                }
-                self.rtnl.add_bridge(&n.lower)?
-            }
+            None => self.rtnl.add_bridge(&n.lower)?,
         };
         let idx = match self.rtnl.link_index(&n.bridge)? {
             Some(i) => i,
