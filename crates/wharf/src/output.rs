@@ -97,6 +97,29 @@ impl Format {
     }
 }
 
+/// Prints one field of every row, a line each (the `-q` of listing commands).
+pub fn print_column(rows: &[Value], key: &str) -> Result<()> {
+    print_str(
+        &rows
+            .iter()
+            .map(|r| format!("{}\n", cell(&r[key])))
+            .collect::<String>(),
+    )
+}
+
+/// Docker's `Labels` object as listings show it: `k=v,k2=v2`.
+pub fn labels_csv(labels: &Value) -> String {
+    labels
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 /// Prints listing rows (each a JSON object keyed by docker's placeholder names) in `fmt`;
 /// `table` gives the default columns as (header, key).
 pub fn print_rows(rows: &[Value], fmt: &Format, table: &[(&str, &str)]) -> Result<()> {
@@ -397,35 +420,15 @@ pub fn ago(unix: i64) -> String {
     format!("{} ago", human_duration(now_secs() - unix))
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC time (`2024-01-02T03:04:05.123Z`).
+/// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.123Z`, `...+01:00`);
+/// one without a zone is taken as UTC.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
-    let hms = &time[..time.len().min(8)];
-    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    // days from civil (Howard Hinnant's algorithm)
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let mut secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    if let Some(off) = time.rfind(['+', '-']).filter(|i| *i >= 8) {
-        let o = &time[off + 1..];
-        if let Some((oh, om)) = o.split_once(':') {
-            let delta = oh.parse::<i64>().unwrap_or(0) * 3600 + om.parse::<i64>().unwrap_or(0) * 60;
-            secs += if &time[off..=off] == "+" {
-                -delta
-            } else {
-                delta
-            };
-        }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp());
     }
-    Some(secs)
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
 }
 
 /// A time flag (`--since 10m`, `--until 2024-01-02T03:04:05Z`, unix seconds) as the unix

@@ -212,12 +212,7 @@ pub async fn history(c: &Client, a: HistoryArgs) -> Result<()> {
         })
         .collect();
     if a.quiet {
-        return output::print_str(
-            &rows
-                .iter()
-                .map(|r| format!("{}\n", output::cell(&r["ID"])))
-                .collect::<String>(),
-        );
+        return output::print_column(&rows, "ID");
     }
     output::print_rows(
         &rows,

@@ -111,17 +111,12 @@ async fn ls(c: &Client, a: ListArgs) -> Result<()> {
                 "ID": short_id(n["Id"].as_str().unwrap_or(""), a.no_trunc), "Name": n["Name"],
                 "Driver": n["Driver"], "Scope": n["Scope"], "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false),
                 "Internal": n["Internal"].as_bool().unwrap_or(false), "CreatedAt": n["Created"],
-                "Labels": n["Labels"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                "Labels": output::labels_csv(&n["Labels"]),
             })
         })
         .collect();
     if a.quiet {
-        return output::print_str(
-            &rows
-                .iter()
-                .map(|r| format!("{}\n", output::cell(&r["ID"])))
-                .collect::<String>(),
-        );
+        return output::print_column(&rows, "ID");
     }
     output::print_rows(
         &rows,

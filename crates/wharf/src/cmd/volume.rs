@@ -88,17 +88,12 @@ async fn ls(c: &Client, a: ListArgs) -> Result<()> {
             json!({
                 "Name": v["Name"], "Driver": v["Driver"], "Scope": v["Scope"], "Mountpoint": v["Mountpoint"],
                 "CreatedAt": v["CreatedAt"],
-                "Labels": v["Labels"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                "Labels": output::labels_csv(&v["Labels"]),
             })
         })
         .collect();
     if a.quiet {
-        return output::print_str(
-            &rows
-                .iter()
-                .map(|r| format!("{}\n", output::cell(&r["Name"])))
-                .collect::<String>(),
-        );
+        return output::print_column(&rows, "Name");
     }
     output::print_rows(
         &rows,
