@@ -218,6 +218,42 @@ fn stdin_chunks() -> mpsc::Receiver<Vec<u8>> {
 }
 
 /// Runs a hijacked session: stdin (when `stdin`) to the container, output to the terminal.
+/// Opens container `id`'s attach stream: stdout and stderr, and stdin when `stdin`.
+pub async fn attach_stream(c: &Client, id: &str, stdin: bool) -> Result<TokioIo<Upgraded>> {
+    let q = Query::new()
+        .add("stream", "1")
+        .flag("stdin", stdin)
+        .add("stdout", "1")
+        .add("stderr", "1");
+    c.hijack(
+        &format!("/containers/{}/attach", crate::client::path_seg(id)),
+        q,
+        None,
+    )
+    .await
+}
+
+/// [`session`] with its helpers: terminal resizes sent to `resize_path` when `tty`, and
+/// without a tty the signals this process gets forwarded to container `proxy_to`.
+pub async fn attended_session(
+    c: &Client,
+    io: TokioIo<Upgraded>,
+    tty: bool,
+    stdin: bool,
+    resize_path: String,
+    proxy_to: Option<&str>,
+) -> Result<End> {
+    let resize = tty.then(|| resize_loop(c.clone(), resize_path));
+    let signals = proxy_to
+        .filter(|_| !tty)
+        .map(|id| proxy_signals(c.clone(), id.to_string()));
+    let end = session(io, tty, stdin).await;
+    for t in [resize, signals].into_iter().flatten() {
+        t.abort();
+    }
+    end
+}
+
 pub async fn session(io: TokioIo<Upgraded>, tty: bool, stdin: bool) -> Result<End> {
     let (mut rd, mut wr) = tokio::io::split(io);
     let (detach_tx, mut detach_rx) = mpsc::channel::<()>(1);

@@ -78,13 +78,8 @@ pub async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
         sbody["ConsoleSize"] = cs;
     }
     let io = c.hijack(&start, Query::new(), Some(&sbody)).await?;
-    let resize = a
-        .tty
-        .then(|| stdio::resize_loop(c.clone(), format!("/exec/{}/resize", path_seg(&exec_id))));
-    let end = stdio::session(io, a.tty, a.interactive).await;
-    if let Some(t) = resize {
-        t.abort();
-    }
+    let resize = format!("/exec/{}/resize", path_seg(&exec_id));
+    let end = stdio::attended_session(c, io, a.tty, a.interactive, resize, None).await;
     drop(raw);
     if end? == End::Detached {
         return Ok(());
@@ -122,21 +117,10 @@ pub async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     } else {
         None
     };
-    let seg = path_seg(&id);
-    let q = Query::new()
-        .add("stream", "1")
-        .flag("stdin", stdin)
-        .add("stdout", "1")
-        .add("stderr", "1");
-    let io = c
-        .hijack(&format!("/containers/{seg}/attach"), q, None)
-        .await?;
-    let resize = tty.then(|| stdio::resize_loop(c.clone(), format!("/containers/{seg}/resize")));
-    let signals = (!tty && a.sig_proxy).then(|| stdio::proxy_signals(c.clone(), id.clone()));
-    let end = stdio::session(io, tty, stdin).await;
-    for t in [resize, signals].into_iter().flatten() {
-        t.abort();
-    }
+    let io = stdio::attach_stream(c, &id, stdin).await?;
+    let resize = format!("/containers/{}/resize", path_seg(&id));
+    let proxy = a.sig_proxy.then_some(id.as_str());
+    let end = stdio::attended_session(c, io, tty, stdin, resize, proxy).await;
     drop(raw);
     if end? == End::Detached {
         eprintln!("read escape sequence");

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use super::run::{pull_image, split_ref};
+use super::run::{pull_image, pull_stream, split_ref};
 use super::{confirm, each, filters, short_id};
 use crate::cli::{
     HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, PullArgs, PushArgs, RmiArgs,
@@ -20,21 +20,7 @@ use crate::progress::{self, Target};
 
 pub async fn pull(c: &Client, a: PullArgs) -> Result<()> {
     if a.quiet {
-        let (repo, tag) = split_ref(&a.name);
-        let q = Query::new()
-            .add("fromImage", repo)
-            .add("tag", tag)
-            .opt("platform", a.platform.as_deref().unwrap_or(""));
-        let resp = c
-            .request(
-                Method::POST,
-                "/images/create",
-                q,
-                Body::Empty,
-                &[("x-registry-auth", "e30=")],
-            )
-            .await?;
-        let mut lines = JsonLines::new(resp);
+        let mut lines = pull_stream(c, &a.name, a.platform.as_deref()).await?;
         while let Some(m) = lines.next().await? {
             if let Some(e) = m["errorDetail"]["message"].as_str().or(m["error"].as_str()) {
                 return Err(Error::Stream(e.to_string()));

@@ -295,13 +295,8 @@ pub fn split_ref(name: &str) -> (String, String) {
     }
 }
 
-/// Pulls `image`, progress on `target`.
-pub async fn pull_image(
-    c: &Client,
-    image: &str,
-    platform: Option<&str>,
-    target: Target,
-) -> Result<()> {
+/// Starts pulling `image`: the daemon's JSON-lines progress stream.
+pub async fn pull_stream(c: &Client, image: &str, platform: Option<&str>) -> Result<JsonLines> {
     let (repo, tag) = split_ref(image);
     let q = Query::new()
         .add("fromImage", repo)
@@ -316,7 +311,17 @@ pub async fn pull_image(
             &[("x-registry-auth", "e30=")],
         )
         .await?;
-    progress::display(JsonLines::new(resp), target).await?;
+    Ok(JsonLines::new(resp))
+}
+
+/// Pulls `image`, progress on `target`.
+pub async fn pull_image(
+    c: &Client,
+    image: &str,
+    platform: Option<&str>,
+    target: Target,
+) -> Result<()> {
+    progress::display(pull_stream(c, image, platform).await?, target).await?;
     Ok(())
 }
 
@@ -394,13 +399,7 @@ async fn attach_start_wait(
         None
     };
     let seg = path_seg(id);
-    let q = Query::new()
-        .add("stream", "1")
-        .flag("stdin", stdin)
-        .add("stdout", "1")
-        .add("stderr", "1");
-    let io = c
-        .hijack(&format!("/containers/{seg}/attach"), q, None)
+    let io = stdio::attach_stream(c, id, stdin)
         .await
         // wharfd creates the container's process at the first attach, so a command that
         // cannot run may fail here rather than at start.
@@ -417,12 +416,8 @@ async fn attach_start_wait(
     c.post(&format!("/containers/{seg}/start"), Query::new(), None)
         .await
         .map_err(start_error)?;
-    let resize = tty.then(|| stdio::resize_loop(c.clone(), format!("/containers/{seg}/resize")));
-    let signals = (!tty).then(|| stdio::proxy_signals(c.clone(), id.to_string()));
-    let end = stdio::session(io, tty, stdin).await;
-    for t in [resize, signals].into_iter().flatten() {
-        t.abort();
-    }
+    let resize = format!("/containers/{seg}/resize");
+    let end = stdio::attended_session(c, io, tty, stdin, resize, Some(id)).await;
     if end? == End::Detached {
         drop(_raw);
         eprintln!("\r\nread escape sequence");
