@@ -426,14 +426,13 @@ impl NetworkService {
         let op = format!("delete endpoint {id_or_name}");
         let e = self.find_endpoint(&op, id_or_name)?;
         let n = self.find_network(&op, &e.host_compute_network)?;
-        let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
         let attached = !e.host_compute_namespace.is_empty();
         {
             let mut host = self.host();
             if attached {
                 let fd = netns::open(&self.namespace_path(&e.host_compute_namespace)).ok();
-                host.detach(&np, &plan, fd.as_ref().map(|f| f.as_fd()))
+                host.detach(&plan, fd.as_ref().map(|f| f.as_fd()))
                     .map_err(|x| x.during(&op))?;
             }
             host.remove_rules(&plan.tag()).map_err(|x| x.during(&op))?;
@@ -593,7 +592,7 @@ impl NetworkService {
             set_resource(t, &ns.id, &e.id, true)
         });
         if let Err(x) = r {
-            drop(host.detach(&np, &plan, Some(fd.as_fd())));
+            drop(host.detach(&plan, Some(fd.as_fd())));
             return Err(store_err(&op)(x));
         }
         Ok(())
@@ -648,12 +647,10 @@ impl NetworkService {
                 reason: "not attached to this namespace".into(),
             });
         }
-        let n = self.find_network(&op, &e.host_compute_network)?;
-        let np = NetworkPlan::from_hcn(&n).map_err(invalid(&op))?;
         let plan = endpoint_plan(&e).map_err(invalid(&op))?;
         let fd = netns::open(&self.namespace_path(namespace_id)).ok();
         self.host()
-            .detach(&np, &plan, fd.as_ref().map(|f| f.as_fd()))
+            .detach(&plan, fd.as_ref().map(|f| f.as_fd()))
             .map_err(|x| x.during(&op))?;
         e.host_compute_namespace.clear();
         self.store

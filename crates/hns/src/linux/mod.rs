@@ -156,12 +156,7 @@ impl Host {
 
     /// Deletes the endpoint's link inside `ns` and its ACLs there. Without `ns` (the
     /// namespace is gone) the link went with it.
-    pub fn detach(
-        &mut self,
-        _n: &NetworkPlan,
-        e: &EndpointPlan,
-        ns: Option<BorrowedFd<'_>>,
-    ) -> Res<()> {
+    pub fn detach(&mut self, e: &EndpointPlan, ns: Option<BorrowedFd<'_>>) -> Res<()> {
         let Some(ns) = ns else {
             return Ok(());
         };

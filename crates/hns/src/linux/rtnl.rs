@@ -11,8 +11,7 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth,
-    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -20,7 +19,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::error::StepError;
@@ -197,61 +196,6 @@ impl Rtnl {
                 io::Error::from_raw_os_error(libc::ENODEV),
             )
         })
-    }
-
-    /// Creates a veth pair in one request: `host` up and enslaved to bridge `master` in this
-    /// namespace, its peer created directly inside `peer_ns` as `peer` (down, with `mac`), so
-    /// nothing has to move between namespaces afterwards.
-    pub fn add_veth(
-        &mut self,
-        host: &str,
-        master: u32,
-        peer: &str,
-        mac: [u8; 6],
-        peer_ns: BorrowedFd<'_>,
-    ) -> Res<()> {
-        // The peer cannot be brought up here: veth refuses to open before the pair is
-        // linked (ENOTCONN). `configure` does it inside the namespace.
-        let mut peer_msg = LinkMessage::default();
-        peer_msg
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_string()));
-        peer_msg
-            .attributes
-            .push(LinkAttribute::Address(mac.to_vec()));
-        peer_msg
-            .attributes
-            .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
-        let mut msg = LinkMessage::default();
-        msg.header.flags = LinkFlags::Up;
-        msg.header.change_mask = LinkFlags::Up;
-        msg.attributes.push(LinkAttribute::IfName(host.to_string()));
-        msg.attributes.push(LinkAttribute::Controller(master));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
-        ]));
-        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
-            .map_err(|e| StepError::new(format!("create veth pair {host}/{peer}"), e))
-            .map(|_| ())
-    }
-
-    /// Turns on hairpin mode on bridge port `index`, so a container can reach its own
-    /// published port through the host (needed where `br_netfilter` makes the bridge, not
-    /// the IP layer, send the DNATed frame back out of the port it came in on).
-    pub fn set_hairpin(&mut self, name: &str) -> Res<()> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::PortKind(InfoPortKind::Bridge),
-            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
-                true,
-            )])),
-        ]));
-        // Port (slave) data is applied by RTM_NEWLINK on an existing link, not RTM_SETLINK.
-        self.request(RouteNetlinkMessage::NewLink(msg), 0)
-            .map_err(|e| StepError::new(format!("set hairpin mode on {name}"), e))
-            .map(|_| ())
     }
 
     /// Creates a macvlan (bridge mode, up, with `mac`) on link `parent` of this namespace,
@@ -436,28 +380,5 @@ impl Rtnl {
             }
             _ => None,
         }))
-    }
-
-    pub fn addresses(&mut self, index: u32) -> Res<Vec<Ipv4Addr>> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
-        let replies = self
-            .request(
-                RouteNetlinkMessage::GetAddress(msg),
-                netlink_packet_core::NLM_F_DUMP,
-            )
-            .map_err(|e| StepError::new("list addresses", e))?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
-                    a.attributes.into_iter().find_map(|at| match at {
-                        AddressAttribute::Local(IpAddr::V4(v)) => Some(v),
-                        _ => None,
-                    })
-                }
-                _ => None,
-            })
-            .collect())
     }
 }

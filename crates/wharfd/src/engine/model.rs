@@ -311,9 +311,13 @@ impl Container {
         self.net.iter().chain(self.extra_nets.iter())
     }
 
-    /// Copies of [`Container::attachments`].
-    pub fn clone_attachments(&self) -> Vec<NetAttachment> {
-        self.attachments().cloned().collect()
+    /// Ids of the user networks it is on: those where peers know it by name (the default
+    /// network has no name resolution).
+    pub fn user_network_ids(&self) -> Vec<String> {
+        self.attachments()
+            .filter(|a| a.network != super::network::DEFAULT_NETWORK)
+            .map(|a| a.network_id.clone())
+            .collect()
     }
 
     /// Its place on network `id_or_name`, if it has one.

@@ -334,15 +334,10 @@ impl Daemon {
         let dir = self.container_dir(&c.id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| ApiError::internal(format!("create {}: {e}", dir.display())))?;
-        let live = c.lock().clone_attachments();
-        let net = rec.net.clone().or_else(|| live.first().cloned());
-        let ip = net.as_ref().map(|n| n.ip.clone()).unwrap_or_default();
+        // `rec` is taken after the networks were joined.
+        let ip = rec.net.as_ref().map(|n| n.ip.clone()).unwrap_or_default();
         // The embedded responder of the first user network the container is on.
-        let dns_att = rec
-            .attachments()
-            .chain(live.iter())
-            .find(|n| n.dns)
-            .cloned();
+        let dns_att = rec.attachments().find(|n| n.dns);
         let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
         if !ip.is_empty() {
             hosts.push_str(&format!("{ip}\t{hostname}\n"));

@@ -279,10 +279,10 @@ impl Daemon {
         // The endpoint goes first; the record follows only what hns has done, so a failure
         // leaves the container still listed on the network (and `rm` cleans it up).
         let net = self.hns()?.clone();
-        let (ns, ep) = (att.namespace_id.clone(), att.endpoint_id.clone());
+        let ep = att.endpoint_id.clone();
         tokio::task::spawn_blocking(move || -> ApiResult<()> {
+            // Detaches it first (the default route moves on in hns).
             net.delete_endpoint(&ep)?;
-            drop(ns);
             Ok(())
         })
         .await

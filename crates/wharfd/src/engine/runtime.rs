@@ -201,11 +201,7 @@ impl Daemon {
         let reply = async {
             self.ensure_runtime_locked(c).await?;
             // Peers on a user network learn this container's name before its process runs.
-            let nets: Vec<String> = c
-                .lock()
-                .attachments()
-                .map(|n| n.network_id.clone())
-                .collect();
+            let nets = c.lock().user_network_ids();
             for n in nets {
                 self.sync_hosts(&n);
             }
@@ -292,11 +288,7 @@ impl Daemon {
             if !c.lock().state.status.is_live() {
                 return;
             }
-            let nets: Vec<String> = c
-                .lock()
-                .attachments()
-                .map(|n| n.network_id.clone())
-                .collect();
+            let nets = c.lock().user_network_ids();
             if exit.is_some() {
                 // The monitor deletes the runtime container after recording the exit.
                 self.wait_monitor_gone(&c.id).await;
