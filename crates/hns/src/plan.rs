@@ -178,7 +178,8 @@ pub struct EndpointPlan {
     /// The IPv6 address on a dual-stack network.
     pub ip6: Option<Ipv6Addr>,
     pub mac: [u8; 6],
-    /// Host end of the veth pair (on the bridge).
+    /// The host end of the veth an older layout gave the endpoint (only looked for, to
+    /// clean up).
     pub host_if: String,
     /// The parking name an older layout gave the container end in the host namespace (only
     /// looked for, to clean up).

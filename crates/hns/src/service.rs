@@ -2,8 +2,9 @@
 //! namespaces; attach / detach) over the store and the Linux host.
 //!
 //! Lifecycle: [`NetworkService::open`] binds to the calling thread's network namespace (the
-//! "host"), opens the store and converges the host to it: missing bridges, veth pairs and
-//! pinned namespaces are re-created (after a reboot) and wharf's nftables table is rebuilt
+//! "host"), opens the store and converges the host to it: missing switches, host interfaces,
+//! endpoint links and pinned namespaces are re-created (after a reboot or from an older
+//! layout) and wharf's nftables table is rebuilt
 //! in one transaction. Each later operation changes the store and the host together; the
 //! store is written last on create and first on delete, so a failure leaves nothing behind
 //! that a restart would not clean up.
@@ -313,7 +314,7 @@ impl NetworkService {
     }
 
     /// Creates an endpoint on `HostComputeNetwork` (id or name): allocates (or reserves the
-    /// requested) address, creates its veth pair on the bridge and programs its policies.
+    /// requested) address and programs its policies; its link is made at attach.
     pub fn create_endpoint(&self, mut e: HostComputeEndpoint) -> Result<HostComputeEndpoint> {
         let op = format!(
             "create endpoint {} on network {}",
