@@ -163,13 +163,29 @@ static REAPED_CV: Condvar = Condvar::new();
 
 fn reaper_loop() {
     loop {
-        let mut status = 0;
-        // SAFETY: waitpid with a valid out-pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if pid > 0 {
-            let mut g = REAPED.lock().unwrap_or_else(|e| e.into_inner());
-            g.get_or_insert_with(HashMap::new)
-                .insert(pid, (status, Instant::now()));
+        // Peek first (WNOWAIT) and file the status, then reap: a waiter that sees the pid
+        // gone from /proc always finds it filed.
+        // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid with a valid out-pointer.
+        let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        // SAFETY: waitid filled `info` for a child that changed state.
+        let (pid, st) = unsafe { (info.si_pid(), info.si_status()) };
+        if rc == 0 && pid > 0 {
+            // The raw wait status waitpid would have given.
+            let status = match info.si_code {
+                libc::CLD_EXITED => (st & 0xff) << 8,
+                libc::CLD_DUMPED => st | 0x80,
+                _ => st,
+            };
+            {
+                let mut g = REAPED.lock().unwrap_or_else(|e| e.into_inner());
+                g.get_or_insert_with(HashMap::new)
+                    .insert(pid, (status, Instant::now()));
+            }
+            let mut raw = 0;
+            // SAFETY: waitpid with a valid out-pointer, for the child just filed.
+            unsafe { libc::waitpid(pid, &mut raw, 0) };
             REAPED_CV.notify_all();
         } else {
             // ECHILD (no children yet) or EINTR.
