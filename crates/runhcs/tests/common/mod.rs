@@ -184,8 +184,10 @@ fn reaper_loop() {
                     .insert(pid, (status, Instant::now()));
             }
             let mut raw = 0;
+            // WNOHANG: if a Command's own wait reaped it meanwhile and the pid was reused,
+            // this must not block on the new process.
             // SAFETY: waitpid with a valid out-pointer, for the child just filed.
-            unsafe { libc::waitpid(pid, &mut raw, 0) };
+            unsafe { libc::waitpid(pid, &mut raw, libc::WNOHANG) };
             REAPED_CV.notify_all();
         } else {
             // ECHILD (no children yet) or EINTR.
