@@ -164,9 +164,17 @@ impl Drop for Shim {
                 s.write_all(b"{\"op\":\"kill\",\"signal\":9,\"all\":true}\n")
                     .ok();
             }
+            // The pid may be reused by another test's process once the monitor is reaped:
+            // only a process whose command line names this shim's id is ours.
+            let ours = |p: i32| {
+                fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&self.id))
+            };
             let pid = self.monitor_pid_or_none();
-            poll_until(Duration::from_secs(5), || pid.is_none_or(|p| !pid_alive(p)));
-            if let Some(p) = pid.filter(|p| pid_alive(*p)) {
+            poll_until(Duration::from_secs(5), || {
+                pid.is_none_or(|p| !pid_alive(p) || !ours(p))
+            });
+            if let Some(p) = pid.filter(|p| pid_alive(*p) && ours(*p)) {
                 // SAFETY: kill(2) on a pid we read from the monitor's pid file; no memory.
                 unsafe { libc::kill(p, libc::SIGKILL) };
             }
